@@ -1,0 +1,22 @@
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+
+def pytest_configure(config):
+    # Tests run tasks inline, skip the slow password hasher, and serve static
+    # files unhashed (the manifest storage breaks live_server).
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Rate limits and used TOTP codes live in the cache; no test inherits another's.
+    cache.clear()
+    yield
+    cache.clear()
