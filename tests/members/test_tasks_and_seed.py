@@ -1,0 +1,55 @@
+import pytest
+from allauth.mfa.models import Authenticator
+from django.core import mail
+from django.core.management import call_command
+from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
+
+from members.models import User
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+# The worker closes database connections between tasks, so no wrapping transaction.
+@pytest.mark.django_db(transaction=True)
+def test_emails_wait_in_the_database_queue_until_the_worker_sends_them(client, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    user = UserFactory()
+
+    client.post(reverse("account_reset_password"), {"email": user.email})
+
+    assert mail.outbox == []
+    task = DBTaskResult.objects.get()
+    assert task.task_path == "members.tasks.send_email"
+    assert task.args_kwargs["kwargs"]["to"] == [user.email]
+
+    call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+
+    assert [m.to for m in mail.outbox] == [[user.email]]
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body
+    task.refresh_from_db()
+    assert task.status == "SUCCESSFUL"
+
+
+def test_seed_demo_is_idempotent_and_prints_logins(capsys):
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    call_command("seed_demo")
+    second = capsys.readouterr().out
+
+    assert first == second
+    assert User.objects.count() == 6
+    registrar = User.objects.get(email="registrar@example.org")
+    assert registrar.is_staff and registrar.check_password("demo-password-2026")
+    assert User.objects.get(email="assessor@example.org").is_assessor
+    # Staff and assessor get one authenticator app each, and its secret is printed.
+    assert Authenticator.objects.filter(type=Authenticator.Type.TOTP).count() == 2
+    assert first.count("TOTP secret: ") == 2
+    assert "member@example.org" in first and "employer@example.org" in first
+
+
+def test_seed_demo_refuses_to_run_in_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(Exception, match="not in production"):
+        call_command("seed_demo")
