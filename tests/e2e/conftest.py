@@ -1,0 +1,202 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against live_server.
+
+Every page a test opens is watched: a request to any host but the live server,
+a console error (which is how Chromium reports CSP violations) or an uncaught
+script error fails the test. ``axe`` runs axe-core on the current page.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+# Sync Playwright keeps an event loop in the main thread for the whole session,
+# which makes Django refuse ORM calls from the test body without this.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+AXE_SOURCE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+# axe is served as if from the live server so the page's CSP (script-src 'self'
+# plus a nonce) lets it run without weakening the policy under test.
+AXE_PATH = "/__e2e__/axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+EXPECT_TIMEOUT_MS = 10_000
+
+
+def _unavailable(reason: str):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (REQUIRE_BROWSER=1, so this is an error)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    executable = shutil.which("chromium")
+    if executable is None:
+        _unavailable(
+            "Chromium is not installed (no 'chromium' on PATH; on Debian: apt-get install "
+            "chromium). Set REQUIRE_BROWSER=1 to make this a failure."
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class PageWatch:
+    """What a page did that a test should fail on, and which documents axe checked."""
+
+    origin: str
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+    checked: set[int] = field(default_factory=set)
+
+    def on_request(self, request):
+        url = request.url
+        if urlsplit(url).scheme in {"data", "blob", "about"}:
+            return
+        if _origin(url) != self.origin:
+            self.external_requests.append(f"{request.method} {url}")
+
+    def on_console(self, message):
+        if message.type == "error":
+            location = message.location or {}
+            where = location.get("url", "")
+            self.console_errors.append(f"{message.text} (at {where or 'unknown'})")
+
+    def on_page_error(self, error):
+        self.console_errors.append(f"uncaught: {error}")
+
+    def on_navigated(self, page, frame):
+        if frame == page.main_frame:
+            self.navigations.append(frame.url)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.fixture
+def watch(live_server):
+    return PageWatch(origin=_origin(live_server.url))
+
+
+@pytest.fixture
+def context(chromium, live_server, watch):
+    context = chromium.new_context(base_url=live_server.url, locale="en-GB")
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+
+    def route(route):
+        url = route.request.url
+        if _origin(url) != watch.origin:
+            # Recorded by the request listener; never let it leave the machine.
+            route.abort("blockedbyclient")
+        elif urlsplit(url).path == AXE_PATH:
+            route.fulfill(path=AXE_SOURCE, content_type="text/javascript")
+        else:
+            route.fallback()
+
+    context.route("**/*", route)
+    context.on("request", watch.on_request)
+    # Chromium reports CSP violations on the console; this makes sure each one
+    # is an error there even if a browser changes how it logs them.
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI));"
+    )
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, watch):
+    page = context.new_page()
+    page.on("console", watch.on_console)
+    page.on("pageerror", watch.on_page_error)
+    page.on("framenavigated", lambda frame: watch.on_navigated(page, frame))
+    return page
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # Checked here rather than in a fixture's teardown so that it fails the
+    # test itself instead of erroring its teardown.
+    result = yield
+    watch = item.funcargs.get("watch") if hasattr(item, "funcargs") else None
+    if watch is not None:
+        problems = []
+        if watch.external_requests:
+            problems.append(
+                "requests to hosts other than the live server:\n  "
+                + "\n  ".join(watch.external_requests)
+            )
+        if watch.console_errors:
+            problems.append(
+                "console errors / CSP violations:\n  " + "\n  ".join(watch.console_errors)
+            )
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+    return result
+
+
+class Axe:
+    def __init__(self, watch: PageWatch):
+        self.watch = watch
+
+    def __call__(self, page) -> None:
+        """Assert axe-core finds no WCAG 2.2 A/AA violation on the current document."""
+        page.wait_for_load_state("load")
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.add_script_tag(url=AXE_PATH)
+        results = page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+        )
+        self.watch.checked.add(len(self.watch.navigations) - 1)
+        violations = results["violations"]
+        assert not violations, _describe(page.url, violations)
+
+    def unchecked_pages(self) -> list[str]:
+        """Documents the page navigated to that were never checked."""
+        return [
+            url for index, url in enumerate(self.watch.navigations) if index not in self.watch.checked
+        ]
+
+
+def _describe(url: str, violations: list[dict]) -> str:
+    lines = [f"axe found {len(violations)} accessibility violation(s) on {url}:"]
+    for violation in violations:
+        lines.append(
+            f"- {violation['id']} [{violation['impact']}]: {violation['help']} "
+            f"({violation['helpUrl']})"
+        )
+        for node in violation["nodes"]:
+            target = " ".join(" > ".join(part) if isinstance(part, list) else part for part in node["target"])
+            lines.append(f"    at {target}")
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            if summary:
+                lines.append(f"      {summary}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def axe(watch):
+    return Axe(watch)
