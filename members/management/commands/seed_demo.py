@@ -11,7 +11,7 @@ from django.db import transaction
 
 from members.models import User
 
-DEMO_PASSWORD = "demo-password-2026"
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published on purpose; refused in production)
 
 DEMO_USERS = [
     # (role shown in the output, email, given name, family name, extra fields)
