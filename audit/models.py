@@ -1,0 +1,83 @@
+"""The append-only, hash-chained event log that every status change writes.
+
+Each event stores a SHA-256 hash of its own content and of the previous
+event's hash, so editing or deleting any past event breaks every hash after it
+(``manage.py audit_verify`` finds the first break). On PostgreSQL a trigger
+also refuses UPDATE and DELETE on the table outright.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+
+
+class Action(models.TextChoices):
+    MEMBER_JOINED = "member.joined", "Joined"
+    MEMBER_STATUS_CHANGED = "member.status_changed", "Status changed"
+    MEMBER_GRADE_CHANGED = "member.grade_changed", "Grade changed"
+    MEMBER_PERIOD_STARTED = "member.period_started", "Membership period started"
+    MEMBER_PROFILE_UPDATED = "member.profile_updated", "Profile updated"
+    INVOICE_RAISED = "invoice.raised", "Invoice raised"
+    INVOICE_PAID = "invoice.paid", "Invoice paid"
+    INVOICE_CANCELLED = "invoice.cancelled", "Invoice cancelled"
+
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
+    occurred_at = models.DateTimeField(editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for the system (payments, scheduled jobs).",
+    )
+    # A snapshot, so the history reads the same whatever later happens to the account.
+    actor_label = models.CharField(max_length=254)
+    subject_type = models.CharField(max_length=100)
+    subject_id = models.CharField(max_length=100)
+    action = models.CharField(max_length=64, choices=Action)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    previous_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["subject_type", "subject_id", "sequence"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sequence__gte=1), name="audit_sequence_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.subject_type}:{self.subject_id}"
+
+    def content(self) -> dict:
+        """What the hash covers: every field a reader relies on."""
+        return {
+            "sequence": self.sequence,
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "action": self.action,
+            "before": self.before,
+            "after": self.after,
+            "reason": self.reason,
+            "request_id": self.request_id,
+        }
+
+    def compute_hash(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"{self.previous_hash}\n{canonical}".encode()).hexdigest()
