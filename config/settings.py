@@ -169,6 +169,11 @@ MFA_PASSKEY_LOGIN_ENABLED = False
 # WebAuthn needs a secure context; http://localhost counts, so development works.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
 
+# --- Membership -------------------------------------------------------------
+
+MEMBERSHIP_GRACE_DAYS = env.int("MEMBERSHIP_GRACE_DAYS", default=30)
+INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
+
 # --- Background tasks -------------------------------------------------------
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

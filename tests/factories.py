@@ -1,5 +1,8 @@
+import datetime as dt
+
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from members.models import User
 
@@ -29,3 +32,33 @@ class StaffFactory(UserFactory):
 
 class AssessorFactory(UserFactory):
     is_assessor = True
+
+
+class GradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "members.Grade"
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Grade {n}")
+    slug = factory.Sequence(lambda n: f"grade-{n}")
+    post_nominals = "MIHSM"
+    annual_fee_pence = 12000
+    cpd_hours_required = 30
+    eligibility = "Managers at any level."
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    """An applicant, as if just joined; pay an invoice to make one active."""
+
+    class Meta:
+        model = "members.Member"
+
+    user = factory.SubFactory(UserFactory)
+    grade = factory.SubFactory(GradeFactory)
+    status = "applicant"
+    status_since = dt.date(2026, 1, 1)
+    organisation_other = "Northshire NHS Foundation Trust"
+    job_title = "Service manager"
+    management_level = "middle"
+    register_consent = True
+    code_of_conduct_agreed_at = factory.LazyFunction(timezone.now)

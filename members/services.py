@@ -1,0 +1,902 @@
+"""Every change to membership: joining, paying, renewing, status and grades.
+
+Each service locks the member row, re-checks the state, makes the change,
+writes a ``StatusEvent`` (for status changes) and an audit event in the same
+transaction, and queues emails so they go out only if the change commits.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from audit.models import Action
+from audit.services import EventSpec, audit_record, audit_record_many
+from members.models import (
+    GOOD_STANDING,
+    Grade,
+    GradeChange,
+    Invoice,
+    ManagementLevel,
+    Member,
+    MembershipPeriod,
+    Organisation,
+    Payment,
+    PaymentMethod,
+    Reminder,
+    Source,
+    Status,
+    StatusEvent,
+    User,
+)
+from members.notifications import member_email_enqueue, member_email_send_now
+from members.numbering import membership_number_allocate, number_next
+
+SUBJECT_TYPE = "members.member"
+
+
+class MembershipError(Exception):
+    """A change the member's current state does not allow; the message says why."""
+
+
+def local_today() -> dt.date:
+    return timezone.localdate()
+
+
+def period_end_for(starts_on: dt.date) -> dt.date:
+    """A period runs 12 months: the day before the same date next year."""
+    try:
+        anniversary = starts_on.replace(year=starts_on.year + 1)
+    except ValueError:  # 29 February
+        anniversary = dt.date(starts_on.year + 1, 3, 1)
+    return anniversary - dt.timedelta(days=1)
+
+
+def _lock(member: Member) -> Member:
+    return Member.objects.select_for_update().select_related("user", "grade").get(pk=member.pk)
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise MembershipError("Give a reason. It is kept in the member's history.")
+    return reason
+
+
+def _status_change(
+    member: Member,
+    to_status: Status,
+    *,
+    actor: User | None,
+    reason: str,
+    source: Source,
+    effective_date: dt.date,
+    email: str | None = None,
+    email_context: dict | None = None,
+) -> None:
+    """Move a locked member to a new status, with its event, audit row and email."""
+    from_status = member.status
+    member.status = to_status
+    member.status_since = effective_date
+    member.save()
+    StatusEvent.objects.create(
+        member=member,
+        from_status=from_status,
+        to_status=to_status,
+        effective_date=effective_date,
+        actor=actor,
+        reason=reason,
+        source=source,
+    )
+    audit_record(
+        action=Action.MEMBER_STATUS_CHANGED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=actor,
+        before={"status": from_status},
+        after={"status": to_status, "effective_date": effective_date, "source": source},
+        reason=reason,
+    )
+    if email:
+        member_email_enqueue(
+            member=member, template=email, context={"reason": reason, **(email_context or {})}
+        )
+
+
+def status_implied_by_periods(member: Member, today: dt.date) -> Status:
+    """Where the member stands on today's date from their paid periods alone."""
+    if member.period_ends_on is None:
+        return Status.APPLICANT
+    if today <= member.period_ends_on:
+        return Status.ACTIVE
+    if today <= member.period_ends_on + dt.timedelta(days=settings.MEMBERSHIP_GRACE_DAYS):
+        return Status.GRACE
+    return Status.LAPSED
+
+
+# --- Joining ------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_join(
+    *,
+    user: User,
+    grade: Grade,
+    job_title: str,
+    management_level: ManagementLevel,
+    organisation: Organisation | None = None,
+    organisation_other: str = "",
+    register_consent: bool,
+    agreed_code_of_conduct: bool,
+    statement: str = "",
+) -> Member:
+    """Start an application. A grade that needs review waits for a registrar
+    before an invoice can be raised; any other can be paid for at once."""
+    if not agreed_code_of_conduct:
+        raise MembershipError("You must agree to the code of conduct to join.")
+    if not grade.is_open:
+        raise MembershipError("That grade is not open to new members.")
+    if organisation is None and not organisation_other.strip():
+        raise MembershipError("Tell us which organisation you work for.")
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if Member.objects.filter(user=user).exists():
+        raise MembershipError("You have already joined.")
+    today = local_today()
+    member = Member.objects.create(
+        user=user,
+        grade=grade,
+        status=Status.APPLICANT,
+        status_since=today,
+        organisation=organisation,
+        organisation_other="" if organisation else organisation_other.strip(),
+        job_title=job_title,
+        management_level=management_level,
+        register_consent=register_consent,
+        code_of_conduct_agreed_at=timezone.now(),
+    )
+    StatusEvent.objects.create(
+        member=member,
+        to_status=Status.APPLICANT,
+        effective_date=today,
+        actor=user,
+        source=Source.MEMBER,
+    )
+    audit_record(
+        action=Action.MEMBER_JOINED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=user,
+        after={"grade": grade.name, "status": Status.APPLICANT},
+    )
+    if grade.requires_review:
+        GradeChange.objects.create(member=member, to_grade=grade, statement=statement)
+    return member
+
+
+def member_awaiting_grade_review(member: Member) -> bool:
+    return member.grade_changes.filter(state=GradeChange.State.PENDING).exists()
+
+
+# --- Paying and renewing --------------------------------------------------------
+
+
+def membership_payment_apply(
+    *,
+    member: Member,
+    method: PaymentMethod,
+    amount_pence: int,
+    received_on: dt.date,
+    reference: str = "",
+    invoice: Invoice | None = None,
+    actor: User | None = None,
+) -> Payment:
+    """Turn money received into a membership period, whatever the payment method.
+
+    A member in good standing (or paused) renews: the new period starts the day
+    after the latest one ends, so a renewal never shortens a period and, paid
+    in time or in grace, leaves no gap. Anyone else (applicant, lapsed,
+    resigned) starts a new period on the day paid, keeping their number.
+    Call inside a transaction with the member locked (``_lock``).
+    """
+    if member.status in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED):
+        raise MembershipError(f"A {member.get_status_display().lower()} member cannot renew.")
+    renewing = member.status in (*GOOD_STANDING, Status.PAUSED) and member.period_ends_on
+    starts_on = member.period_ends_on + dt.timedelta(days=1) if renewing else received_on
+    period = MembershipPeriod.objects.create(
+        member=member, grade=member.grade, starts_on=starts_on, ends_on=period_end_for(starts_on)
+    )
+    member.period_ends_on = period.ends_on
+    member.resign_at_period_end = False
+    if not member.membership_number:
+        member.membership_number = membership_number_allocate()
+    member.save()
+    payment = Payment.objects.create(
+        receipt_number=f"R{number_next(series='receipt'):06d}",
+        member=member,
+        method=method,
+        amount_pence=amount_pence,
+        received_on=received_on,
+        reference=reference,
+        invoice=invoice,
+        period=period,
+        recorded_by=actor,
+    )
+    audit_record(
+        action=Action.MEMBER_PERIOD_STARTED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=actor,
+        after={
+            "starts_on": period.starts_on,
+            "ends_on": period.ends_on,
+            "grade": member.grade.name,
+            "receipt": payment.receipt_number,
+            "method": method,
+        },
+    )
+    if member.status != Status.ACTIVE and member.status != Status.PAUSED:
+        was_applicant = member.status == Status.APPLICANT
+        _status_change(
+            member,
+            Status.ACTIVE,
+            actor=actor,
+            reason="Payment received",
+            source=Source.PAYMENT,
+            effective_date=max(received_on, starts_on) if not renewing else received_on,
+            email="welcome" if was_applicant else "reactivated",
+            email_context={"period": period},
+        )
+    else:
+        member_email_enqueue(member=member, template="renewed", context={"period": period})
+    return payment
+
+
+@transaction.atomic
+def invoice_raise(
+    *,
+    member: Member,
+    payer_organisation: str,
+    purchase_order: str = "",
+    payer_email: str = "",
+    actor: User | None = None,
+) -> Invoice:
+    """Raise an invoice for the member's next period at their grade.
+
+    Only one invoice is open at a time; asking again returns the open one.
+    """
+    member = _lock(member)
+    open_invoice = member.invoices.filter(state=Invoice.State.OPEN).first()
+    if open_invoice:
+        return open_invoice
+    if member.status in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED, Status.PAUSED):
+        raise MembershipError(
+            f"An invoice cannot be raised while membership is {member.get_status_display().lower()}."
+        )
+    if member_awaiting_grade_review(member):
+        raise MembershipError(
+            "Your grade is waiting for a registrar's review; you can pay once it is approved."
+        )
+    if not payer_organisation.strip():
+        raise MembershipError("Name the organisation that will pay the invoice.")
+    today = local_today()
+    invoice = Invoice.objects.create(
+        number=f"INV{number_next(series='invoice'):06d}",
+        member=member,
+        grade=member.grade,
+        amount_pence=member.grade.annual_fee_pence,
+        payer_organisation=payer_organisation.strip(),
+        purchase_order=purchase_order.strip(),
+        payer_email=payer_email.strip(),
+        issued_on=today,
+        due_on=today + dt.timedelta(days=settings.INVOICE_DUE_DAYS),
+    )
+    audit_record(
+        action=Action.INVOICE_RAISED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=actor,
+        after={
+            "invoice": invoice.number,
+            "amount_pence": invoice.amount_pence,
+            "payer": invoice.payer_organisation,
+        },
+    )
+    member_email_enqueue(member=member, template="invoice_raised", context={"invoice": invoice})
+    return invoice
+
+
+@transaction.atomic
+def invoice_record_payment(
+    *, invoice: Invoice, received_on: dt.date, reference: str, actor: User
+) -> Payment:
+    """Record that an invoice was paid; the member's period starts or renews.
+
+    Recording the same invoice twice returns the first payment and changes nothing.
+    """
+    member = _lock(invoice.member)
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.state == Invoice.State.PAID:
+        return invoice.payment
+    if invoice.state == Invoice.State.CANCELLED:
+        raise MembershipError("This invoice was cancelled; raise a new one.")
+    if received_on > local_today():
+        raise MembershipError("The payment date cannot be in the future.")
+    invoice.state = Invoice.State.PAID
+    invoice.save(update_fields=["state"])
+    audit_record(
+        action=Action.INVOICE_PAID,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=actor,
+        after={"invoice": invoice.number, "received_on": received_on, "reference": reference},
+    )
+    return membership_payment_apply(
+        member=member,
+        method=PaymentMethod.INVOICE,
+        amount_pence=invoice.amount_pence,
+        received_on=received_on,
+        reference=reference,
+        invoice=invoice,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def invoice_cancel(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
+    reason = _require_reason(reason)
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.state == Invoice.State.CANCELLED:
+        return invoice
+    if invoice.state == Invoice.State.PAID:
+        raise MembershipError("A paid invoice cannot be cancelled.")
+    invoice.state = Invoice.State.CANCELLED
+    invoice.save(update_fields=["state"])
+    audit_record(
+        action=Action.INVOICE_CANCELLED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(invoice.member.public_id),
+        actor=actor,
+        after={"invoice": invoice.number},
+        reason=reason,
+    )
+    return invoice
+
+
+# --- Staff actions --------------------------------------------------------------
+
+
+@transaction.atomic
+def member_suspend(
+    *, member: Member, actor: User, reason: str, starts_on: dt.date, ends_on: dt.date | None = None
+) -> Member:
+    """Suspend a member. The reason is shown on the public register; a suspension
+    with an end date is lifted by the daily job on the day after it ends."""
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if starts_on > local_today():
+        raise MembershipError("The suspension must start today or earlier.")
+    if ends_on is not None and ends_on < starts_on:
+        raise MembershipError("The suspension cannot end before it starts.")
+    if member.status not in (*GOOD_STANDING, Status.PAUSED):
+        raise MembershipError(
+            f"Only a member in good standing can be suspended, not one who is {member.get_status_display().lower()}."
+        )
+    member.suspended_until = ends_on
+    member.suspension_reason = reason
+    _status_change(
+        member,
+        Status.SUSPENDED,
+        actor=actor,
+        reason=reason,
+        source=Source.STAFF,
+        effective_date=starts_on,
+        email="suspended",
+        email_context={"ends_on": ends_on},
+    )
+    return member
+
+
+@transaction.atomic
+def member_suspension_lift(*, member: Member, actor: User | None, reason: str) -> Member:
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if member.status != Status.SUSPENDED:
+        raise MembershipError("This member is not suspended.")
+    return _reinstate(
+        member, actor=actor, reason=reason, source=Source.STAFF if actor else Source.SCHEDULE
+    )
+
+
+def _reinstate(member: Member, *, actor: User | None, reason: str, source: Source) -> Member:
+    today = local_today()
+    member.suspended_until = None
+    member.suspension_reason = ""
+    member.reapply_after = None
+    _status_change(
+        member,
+        status_implied_by_periods(member, today),
+        actor=actor,
+        reason=reason,
+        source=source,
+        effective_date=today,
+        email="reinstated",
+    )
+    return member
+
+
+@transaction.atomic
+def member_remove(
+    *, member: Member, actor: User, reason: str, reapply_after: dt.date | None = None
+) -> Member:
+    """Remove a member from the register; they may not reapply before ``reapply_after``."""
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if member.status in (Status.REMOVED, Status.DECEASED):
+        raise MembershipError(f"This member is already {member.get_status_display().lower()}.")
+    member.reapply_after = reapply_after
+    member.resign_at_period_end = False
+    _status_change(
+        member,
+        Status.REMOVED,
+        actor=actor,
+        reason=reason,
+        source=Source.STAFF,
+        effective_date=local_today(),
+        email="removed",
+        email_context={"reapply_after": reapply_after},
+    )
+    return member
+
+
+@transaction.atomic
+def member_record_death(*, member: Member, actor: User, reason: str, died_on: dt.date) -> Member:
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if member.status == Status.DECEASED:
+        return member
+    member.resign_at_period_end = False
+    # No email to a person who has died; the record says who told us.
+    _status_change(
+        member,
+        Status.DECEASED,
+        actor=actor,
+        reason=reason,
+        source=Source.STAFF,
+        effective_date=died_on,
+    )
+    return member
+
+
+@transaction.atomic
+def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
+    """Undo a removal or suspension (or a death recorded in error).
+
+    The member returns to the status their paid periods imply today.
+    """
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if member.status not in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED):
+        raise MembershipError("Only a suspended or removed member can be reinstated.")
+    return _reinstate(member, actor=actor, reason=reason, source=Source.STAFF)
+
+
+# --- Member actions -------------------------------------------------------------
+
+
+@transaction.atomic
+def member_resign(*, member: Member, at_period_end: bool, reason: str = "") -> Member:
+    """Resign now, or let the membership end with the current period."""
+    member = _lock(member)
+    if member.status in (Status.RESIGNED, Status.REMOVED, Status.DECEASED):
+        raise MembershipError(
+            f"Your membership has already ended ({member.get_status_display().lower()})."
+        )
+    if member.status == Status.SUSPENDED:
+        raise MembershipError("You cannot resign while suspended. Contact the registrar.")
+    reason = reason.strip() or "Resigned by the member"
+    if at_period_end and member.status == Status.ACTIVE:
+        member.resign_at_period_end = True
+        member.save(update_fields=["resign_at_period_end"])
+        audit_record(
+            action=Action.MEMBER_STATUS_CHANGED,
+            subject_type=SUBJECT_TYPE,
+            subject_id=str(member.public_id),
+            actor=member.user,
+            after={"resign_at_period_end": member.period_ends_on},
+            reason=reason,
+        )
+        member_email_enqueue(member=member, template="resignation_scheduled")
+        return member
+    member.resign_at_period_end = False
+    _status_change(
+        member,
+        Status.RESIGNED,
+        actor=member.user,
+        reason=reason,
+        source=Source.MEMBER,
+        effective_date=local_today(),
+        email="resigned",
+    )
+    return member
+
+
+@transaction.atomic
+def member_pause(*, member: Member, reason: str) -> Member:
+    """Pause for a career break or parental leave: fees stop and no reminders go out.
+
+    The rest of the paid period is kept and added back on resuming.
+    """
+    reason = _require_reason(reason)
+    member = _lock(member)
+    if member.status != Status.ACTIVE:
+        raise MembershipError("Only an active membership can be paused.")
+    member.paused_on = local_today()
+    _status_change(
+        member,
+        Status.PAUSED,
+        actor=member.user,
+        reason=reason,
+        source=Source.MEMBER,
+        effective_date=member.paused_on,
+        email="paused",
+    )
+    return member
+
+
+@transaction.atomic
+def member_resume(*, member: Member) -> Member:
+    """End a pause; the current period is extended by the days spent paused."""
+    member = _lock(member)
+    if member.status != Status.PAUSED:
+        raise MembershipError("Your membership is not paused.")
+    today = local_today()
+    paused_days = (today - member.paused_on).days
+    period = member.periods.order_by("-ends_on").first()
+    if period and paused_days:
+        period.ends_on += dt.timedelta(days=paused_days)
+        period.save(update_fields=["ends_on"])
+        member.period_ends_on = period.ends_on
+    member.paused_on = None
+    _status_change(
+        member,
+        status_implied_by_periods(member, today),
+        actor=member.user,
+        reason=f"Resumed after {paused_days} days paused",
+        source=Source.MEMBER,
+        effective_date=today,
+        email="resumed",
+    )
+    return member
+
+
+@transaction.atomic
+def member_profile_update(*, member: Member, actor: User, **changes) -> Member:
+    allowed = {
+        "job_title",
+        "management_level",
+        "organisation",
+        "organisation_other",
+        "register_consent",
+    }
+    if unknown := set(changes) - allowed:
+        raise ValueError(f"Not profile fields: {sorted(unknown)}")
+    member = _lock(member)
+    before, after = {}, {}
+    for name, value in changes.items():
+        old = getattr(member, name)
+        if old != value:
+            before[name] = str(old) if old is not None else None
+            after[name] = str(value) if value is not None else None
+            setattr(member, name, value)
+    if member.organisation_id is None and not member.organisation_other.strip():
+        raise MembershipError("Tell us which organisation you work for.")
+    if after:
+        member.save()
+        audit_record(
+            action=Action.MEMBER_PROFILE_UPDATED,
+            subject_type=SUBJECT_TYPE,
+            subject_id=str(member.public_id),
+            actor=actor,
+            before=before,
+            after=after,
+        )
+    return member
+
+
+@transaction.atomic
+def grade_change_request(*, member: Member, to_grade: Grade, statement: str = "") -> GradeChange:
+    """Move to another grade: at once if it needs no review, else ask a registrar.
+
+    The new grade's fee applies from the next invoice or renewal.
+    """
+    member = _lock(member)
+    if to_grade == member.grade:
+        raise MembershipError("You are already at that grade.")
+    if not to_grade.is_open:
+        raise MembershipError("That grade is not open.")
+    if member.status in (Status.REMOVED, Status.DECEASED, Status.SUSPENDED):
+        raise MembershipError("Your grade cannot change at the moment.")
+    if member_awaiting_grade_review(member):
+        raise MembershipError("You already have a grade change waiting for review.")
+    change = GradeChange.objects.create(
+        member=member, from_grade=member.grade, to_grade=to_grade, statement=statement
+    )
+    if not to_grade.requires_review:
+        _grade_change_apply(change, actor=member.user, reason="Requested by the member")
+    return change
+
+
+def _grade_change_apply(change: GradeChange, *, actor: User, reason: str) -> None:
+    member = change.member
+    from_grade = member.grade
+    member.grade = change.to_grade
+    member.save(update_fields=["grade"])
+    # An open invoice at the old fee no longer matches; the member raises a new one.
+    member.invoices.filter(state=Invoice.State.OPEN).update(state=Invoice.State.CANCELLED)
+    change.state = GradeChange.State.APPROVED
+    change.decided_by = actor
+    change.decided_at = timezone.now()
+    change.decision_reason = reason
+    change.save()
+    audit_record(
+        action=Action.MEMBER_GRADE_CHANGED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=actor,
+        before={"grade": from_grade.name},
+        after={"grade": change.to_grade.name},
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def grade_change_decide(
+    *, change: GradeChange, actor: User, approve: bool, reason: str
+) -> GradeChange:
+    """A registrar approves or declines a grade that needs review."""
+    reason = _require_reason(reason)
+    _lock(change.member)
+    change = (
+        GradeChange.objects.select_for_update()
+        .select_related("member", "to_grade")
+        .get(pk=change.pk)
+    )
+    if change.state != GradeChange.State.PENDING:
+        raise MembershipError("This request has already been decided.")
+    if approve:
+        _grade_change_apply(change, actor=actor, reason=reason)
+    else:
+        change.state = GradeChange.State.DECLINED
+        change.decided_by = actor
+        change.decided_at = timezone.now()
+        change.decision_reason = reason
+        change.save()
+        audit_record(
+            action=Action.MEMBER_GRADE_CHANGED,
+            subject_type=SUBJECT_TYPE,
+            subject_id=str(change.member.public_id),
+            actor=actor,
+            after={"declined": change.to_grade.name},
+            reason=reason,
+        )
+    member_email_enqueue(
+        member=change.member,
+        template="grade_decision",
+        context={"change": change, "reason": reason},
+    )
+    return change
+
+
+# --- The daily job --------------------------------------------------------------
+
+
+def _bulk_status_change(
+    members: list[Member],
+    to_status: Status,
+    *,
+    reason: str,
+    effective_dates: dict[int, dt.date],
+    email: str,
+) -> None:
+    """Set-based status change for the daily job, on members it has locked:
+    one UPDATE, one INSERT of events, one append to the audit chain."""
+    if not members:
+        return
+    Member.objects.filter(pk__in=[m.pk for m in members]).update(
+        status=to_status,
+        status_since=Case(*(When(pk=m.pk, then=Value(effective_dates[m.pk])) for m in members)),
+    )
+    StatusEvent.objects.bulk_create(
+        StatusEvent(
+            member=m,
+            from_status=m.status,
+            to_status=to_status,
+            effective_date=effective_dates[m.pk],
+            reason=reason,
+            source=Source.SCHEDULE,
+        )
+        for m in members
+    )
+    audit_record_many(
+        events=[
+            EventSpec(
+                action=Action.MEMBER_STATUS_CHANGED,
+                subject_type=SUBJECT_TYPE,
+                subject_id=str(m.public_id),
+                before={"status": m.status},
+                after={
+                    "status": to_status,
+                    "effective_date": effective_dates[m.pk],
+                    "source": Source.SCHEDULE,
+                },
+                reason=reason,
+            )
+            for m in members
+        ]
+    )
+    for member in members:
+        member.status = to_status
+        member_email_enqueue(member=member, template=email)
+
+
+@dataclass
+class DailyRunReport:
+    suspensions_lifted: int = 0
+    to_grace: int = 0
+    resigned: int = 0
+    lapsed: int = 0
+    reminders_sent: int = 0
+    reminders_failed: int = 0
+
+
+def membership_daily_run(*, today: dt.date | None = None) -> DailyRunReport:
+    """Move members on by date: end suspensions, active -> grace (or resigned),
+    grace -> lapsed; then send renewal reminders. Safe to run twice a day or
+    after missed days: each step selects only members still due, and
+    effective dates come from the period, not from when the job ran."""
+    today = today or local_today()
+    report = DailyRunReport()
+    grace = dt.timedelta(days=settings.MEMBERSHIP_GRACE_DAYS)
+    one_day = dt.timedelta(days=1)
+
+    with transaction.atomic():
+        for member in (
+            Member.objects.select_for_update()
+            .select_related("user")
+            .filter(status=Status.SUSPENDED, suspended_until__lt=today)
+        ):
+            _reinstate(member, actor=None, reason="The suspension ended", source=Source.SCHEDULE)
+            report.suspensions_lifted += 1
+
+    with transaction.atomic():
+        ended = list(
+            Member.objects.select_for_update()
+            .select_related("user")
+            .filter(status=Status.ACTIVE, period_ends_on__lt=today)
+        )
+        resigning = [m for m in ended if m.resign_at_period_end]
+        dates = {m.pk: m.period_ends_on + one_day for m in ended}
+        _bulk_status_change(
+            resigning,
+            Status.RESIGNED,
+            reason="Resigned at the end of the period",
+            effective_dates=dates,
+            email="resigned",
+        )
+        _bulk_status_change(
+            [m for m in ended if not m.resign_at_period_end],
+            Status.GRACE,
+            reason="The membership period ended without renewal",
+            effective_dates=dates,
+            email="grace",
+        )
+        report.resigned, report.to_grace = len(resigning), len(ended) - len(resigning)
+
+    with transaction.atomic():
+        lapsing = list(
+            Member.objects.select_for_update()
+            .select_related("user")
+            .filter(status=Status.GRACE, period_ends_on__lt=today - grace)
+        )
+        _bulk_status_change(
+            lapsing,
+            Status.LAPSED,
+            reason="Not renewed by the end of the grace period",
+            effective_dates={m.pk: m.period_ends_on + grace + one_day for m in lapsing},
+            email="lapsed",
+        )
+        report.lapsed = len(lapsing)
+
+    reminders_schedule(today=today)
+    report.reminders_sent, report.reminders_failed = reminders_send(today=today)
+    return report
+
+
+# Days relative to the end of the period on which each reminder is due.
+REMINDER_OFFSETS = {
+    Reminder.Kind.DAYS_60_BEFORE: -60,
+    Reminder.Kind.DAYS_30_BEFORE: -30,
+    Reminder.Kind.DAYS_14_BEFORE: -14,
+    Reminder.Kind.ON_THE_DAY: 0,
+    Reminder.Kind.DAYS_7_AFTER: 7,
+    Reminder.Kind.DAYS_30_AFTER: 30,
+}
+REMINDER_MAX_ATTEMPTS = 5
+
+
+def reminders_schedule(*, today: dt.date) -> int:
+    """Create the reminder rows now due, at most one per period per kind.
+
+    After missed days only the latest due reminder is created: a member is
+    never sent "60 days to go" and "30 days to go" on the same morning.
+    """
+    earliest_end = today - dt.timedelta(days=max(REMINDER_OFFSETS.values()))
+    latest_end = today - dt.timedelta(days=min(REMINDER_OFFSETS.values()))
+    periods = MembershipPeriod.objects.filter(
+        member__status__in=GOOD_STANDING,
+        member__resign_at_period_end=False,
+        member__period_ends_on=F("ends_on"),
+        ends_on__range=(earliest_end, latest_end),
+    ).values_list("pk", "ends_on")
+    rows = []
+    for period_id, ends_on in periods:
+        due = [
+            (ends_on + dt.timedelta(days=offset), kind)
+            for kind, offset in REMINDER_OFFSETS.items()
+            if ends_on + dt.timedelta(days=offset) <= today
+        ]
+        if due:
+            due_on, kind = max(due)
+            rows.append(Reminder(period_id=period_id, kind=kind, due_on=due_on))
+    # Earlier kinds that were skipped are never created, so a later run cannot send them.
+    existing = set(
+        Reminder.objects.filter(period_id__in=[r.period_id for r in rows]).values_list(
+            "period_id", "due_on"
+        )
+    )
+    rows = [r for r in rows if not any(p == r.period_id and d >= r.due_on for p, d in existing)]
+    Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def reminders_send(*, today: dt.date) -> tuple[int, int]:
+    """Send each unsent reminder once, marking it sent in the same transaction.
+
+    A failed send is recorded and retried on the next run (up to 5 attempts).
+    Rows are locked with SKIP LOCKED, so two overlapping runs never both send one.
+    """
+    sent = failed = 0
+    pending = Reminder.objects.filter(
+        sent_at__isnull=True, attempts__lt=REMINDER_MAX_ATTEMPTS, due_on__lte=today
+    ).values_list("pk", flat=True)
+    for reminder_id in list(pending):
+        with transaction.atomic():
+            reminder = (
+                Reminder.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("period__member__user", "period__member__grade")
+                .filter(pk=reminder_id, sent_at__isnull=True)
+                .first()
+            )
+            if reminder is None:
+                continue
+            member = reminder.period.member
+            reminder.attempts += 1
+            try:
+                member_email_send_now(
+                    member=member,
+                    template="renewal_reminder",
+                    context={"reminder": reminder, "period": reminder.period},
+                )
+            except Exception as exc:  # any mail failure: keep the row for the next run
+                reminder.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+                reminder.save(update_fields=["attempts", "last_error"])
+                failed += 1
+                continue
+            reminder.sent_at = timezone.now()
+            reminder.last_error = ""
+            reminder.save(update_fields=["attempts", "sent_at", "last_error"])
+            sent += 1
+    return sent, failed
