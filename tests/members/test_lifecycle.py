@@ -397,3 +397,13 @@ def test_status_on_date_answers_from_history(today, registrar):
     assert member_status_on(member=member, on=dt.date(2026, 5, 15)) == Status.SUSPENDED
     assert member_status_on(member=member, on=dt.date(2026, 6, 1)) == Status.ACTIVE
     assert StatusEvent.objects.filter(member=member).count() == 3
+
+
+def test_daily_command_runs_for_a_given_date(today, registrar, capsys):
+    from django.core.management import call_command
+
+    member = active_member(registrar, today)
+    call_command("membership_daily", "--date", "2027-03-10")
+    member.refresh_from_db()
+    assert member.status == Status.GRACE
+    assert "to grace: 1" in capsys.readouterr().out
