@@ -245,7 +245,7 @@ def membership_payment_apply(
             actor=actor,
             reason="Payment received",
             source=Source.PAYMENT,
-            effective_date=max(received_on, starts_on) if not renewing else received_on,
+            effective_date=received_on,
             email="welcome" if was_applicant else "reactivated",
             email_context={"period": period},
         )
@@ -635,7 +635,8 @@ def _grade_change_apply(change: GradeChange, *, actor: User, reason: str) -> Non
     member.grade = change.to_grade
     member.save(update_fields=["grade"])
     # An open invoice at the old fee no longer matches; the member raises a new one.
-    member.invoices.filter(state=Invoice.State.OPEN).update(state=Invoice.State.CANCELLED)
+    for invoice in member.invoices.filter(state=Invoice.State.OPEN):
+        invoice_cancel(invoice=invoice, actor=actor, reason=f"Grade changed to {change.to_grade.name}")
     change.state = GradeChange.State.APPROVED
     change.decided_by = actor
     change.decided_at = timezone.now()

@@ -407,3 +407,18 @@ def test_daily_command_runs_for_a_given_date(today, registrar, capsys):
     member.refresh_from_db()
     assert member.status == Status.GRACE
     assert "to grace: 1" in capsys.readouterr().out
+
+
+def test_changing_grade_cancels_the_open_invoice_at_the_old_fee(today, registrar):
+    member = active_member(registrar, today)
+    invoice = services.invoice_raise(member=member, payer_organisation="Trust")
+    services.grade_change_request(member=member, to_grade=GradeFactory(annual_fee_pence=20000))
+    invoice.refresh_from_db()
+    member.refresh_from_db()
+    assert invoice.state == Invoice.State.CANCELLED
+    assert services.invoice_raise(member=member, payer_organisation="Trust").amount_pence == 20000
+    assert (
+        AuditEvent.objects.filter(action=Action.INVOICE_CANCELLED)
+        .get()
+        .reason.startswith("Grade changed to")
+    )
