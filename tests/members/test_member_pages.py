@@ -28,13 +28,6 @@ JOIN_DAY = dt.date(2026, 3, 10)
 ORGANISATION = "Testshire General Hospital NHS Trust"
 
 
-@pytest.fixture(autouse=True)
-def _tasks_run_inline(settings):
-    # Through the settings fixture, so the task backend cache is reset even if
-    # something imported a task before tests/conftest.py configured the backend.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-
-
 @pytest.fixture
 def today():
     """Pin the service layer's idea of today (the pages read it from there too)."""
@@ -428,6 +421,13 @@ def test_dashboard_query_count_does_not_grow_with_history(
     page = response.text
     assert all(number in page for number in big.invoices.values_list("number", flat=True))
     assert all(n in page for n in big.payments.values_list("receipt_number", flat=True))
+
+    # The history page likewise: session, user, member, audit events with their actors.
+    for member in (small, big):
+        client.force_login(member.user)
+        with django_assert_num_queries(4):
+            response = client.get(reverse("membership_history"))
+    assert response.text.count("Invoice paid") == 4
 
 
 # --- Invoices and receipts ---------------------------------------------------------
