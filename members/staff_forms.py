@@ -1,0 +1,247 @@
+"""Forms for the registrar pages.
+
+They check only the shape of what was typed (a real date, a reason given);
+whether an action is allowed is for ``members.services`` to say, and the
+views show its ``MembershipError`` on the form.
+"""
+
+import datetime as dt
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from members.models import Grade, Invoice, Status
+
+
+class DateInputWidget(forms.MultiWidget):
+    """The NHS.UK date input: separate day, month and year boxes, no JavaScript needed.
+
+    A half-filled or impossible date comes back as the typed parts, so the page
+    shows exactly what was entered next to the error.
+    """
+
+    template_name = "members/staff/widgets/date_input.html"
+    use_fieldset = True
+    parts = (("day", "Day", 2), ("month", "Month", 2), ("year", "Year", 4))
+
+    def __init__(self, attrs=None):
+        super().__init__({name: forms.TextInput for name, _, _ in self.parts}, attrs)
+
+    def decompress(self, value):
+        if isinstance(value, dt.date):
+            return [value.day, value.month, value.year]
+        return [None, None, None]
+
+    def value_from_datadict(self, data, files, name):
+        typed = super().value_from_datadict(data, files, name)
+        if not any((part or "").strip() for part in typed):
+            return None
+        return typed
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        widget["has_error"] = widget["attrs"].get("aria-invalid") == "true"
+        for subwidget, (_, label, width) in zip(widget["subwidgets"], self.parts, strict=True):
+            subwidget["label"] = label
+            subwidget["width"] = width
+        return context
+
+
+class DateField(forms.DateField):
+    """A date typed into the three-box NHS.UK date input."""
+
+    widget = DateInputWidget
+    default_error_messages = {
+        "incomplete": "Enter a day, month and year.",
+        "invalid": "Enter a real date, for example 27 3 2026.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("template_name", "members/staff/widgets/date_field.html")
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, (list, tuple)):
+            day, month, year = (str(part or "").strip() for part in value)
+            if not (day and month and year):
+                raise ValidationError(self.error_messages["incomplete"], code="incomplete")
+            if not (day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4):
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            try:
+                return dt.date(int(year), int(month), int(day))
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return super().to_python(value)
+
+
+def reason_field(label: str = "Reason", help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=help_text or "Kept in the member's history and sent to them by email.",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Give a reason. It is kept in the member's history."},
+    )
+
+
+class StaffForm(forms.Form):
+    # Errors come from the server in the design system's style, not from the
+    # browser's own pop-ups (NHS.UK and GOV.UK guidance).
+    use_required_attribute = False
+
+
+# --- Staff actions on a member ---------------------------------------------------
+
+
+class SuspendForm(StaffForm):
+    reason = reason_field(
+        help_text="This is shown on the public register next to the member's name, "
+        "and sent to the member. Write it so a member of the public understands it."
+    )
+    starts_on = DateField(
+        label="Start date",
+        help_text="Today or earlier. For example, 27 3 2026.",
+        error_messages={"required": "Enter the date the suspension starts."},
+    )
+    ends_on = DateField(
+        label="End date (optional)",
+        required=False,
+        help_text="Leave blank for a suspension with no end date. The member is "
+        "reinstated automatically the day after this date.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["starts_on"].initial = timezone.localdate()
+
+
+class LiftSuspensionForm(StaffForm):
+    reason = reason_field()
+
+
+class RemoveForm(StaffForm):
+    reason = reason_field()
+    reapply_after = DateField(
+        label="Earliest date they may apply to rejoin (optional)",
+        required=False,
+        help_text="Leave blank if they may apply again at any time. For example, 27 3 2028.",
+    )
+
+
+class RecordDeathForm(StaffForm):
+    died_on = DateField(
+        label="Date of death",
+        help_text="For example, 27 3 2026.",
+        error_messages={"required": "Enter the date of death."},
+    )
+    reason = reason_field(
+        label="How we found out",
+        help_text="Who told us and how, for example: email from their employer's HR team. "
+        "No email is sent to the member.",
+    )
+
+    def clean_died_on(self):
+        died_on = self.cleaned_data["died_on"]
+        if died_on and died_on > timezone.localdate():
+            raise ValidationError("The date of death must be today or in the past.")
+        return died_on
+
+
+class ReinstateForm(StaffForm):
+    reason = reason_field()
+
+
+# --- Invoices and grade reviews ---------------------------------------------------
+
+
+class RecordPaymentForm(StaffForm):
+    received_on = DateField(
+        label="Date the money was received",
+        help_text="As shown on the bank statement. For example, 27 3 2026.",
+        error_messages={"required": "Enter the date the money was received."},
+    )
+    reference = forms.CharField(
+        label="Bank reference",
+        max_length=200,
+        help_text="The reference on the bank statement, so finance can reconcile it.",
+        error_messages={"required": "Enter the bank reference."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["received_on"].initial = timezone.localdate()
+
+
+class CancelInvoiceForm(StaffForm):
+    reason = reason_field(help_text="Kept in the member's history.")
+
+
+class GradeDecisionForm(StaffForm):
+    decision = forms.ChoiceField(
+        label="Decision",
+        choices=[("approve", "Approve the grade"), ("decline", "Decline the grade")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose whether to approve or decline."},
+    )
+    reason = reason_field()
+
+    @property
+    def approve(self) -> bool:
+        return self.cleaned_data["decision"] == "approve"
+
+
+# --- Search and filters (GET) -----------------------------------------------------
+
+
+class MemberSearchForm(StaffForm):
+    q = forms.CharField(label="Name, email or membership number", required=False, max_length=200)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Status.choices]
+    )
+    grade = forms.ModelChoiceField(
+        label="Grade",
+        required=False,
+        queryset=Grade.objects.all(),
+        to_field_name="slug",
+        empty_label="Any grade",
+    )
+
+
+class InvoiceFilterForm(StaffForm):
+    q = forms.CharField(
+        label="Invoice number, member, membership number or payer",
+        required=False,
+        max_length=200,
+    )
+    state = forms.ChoiceField(
+        label="State", required=False, choices=[("", "Any state"), *Invoice.State.choices]
+    )
+
+
+class ExportFilterForm(StaffForm):
+    """An optional date range for the finance exports; either end may be left open."""
+
+    from_date = forms.DateField(
+        label="From (inclusive)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Leave blank to start from the first record.",
+    )
+    to_date = forms.DateField(
+        label="To (inclusive)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Leave blank to include everything up to today.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("from_date"), cleaned.get("to_date")
+        if start and end and start > end:
+            raise ValidationError("The 'from' date must be on or before the 'to' date.")
+        return cleaned
