@@ -636,7 +636,9 @@ def _grade_change_apply(change: GradeChange, *, actor: User, reason: str) -> Non
     member.save(update_fields=["grade"])
     # An open invoice at the old fee no longer matches; the member raises a new one.
     for invoice in member.invoices.filter(state=Invoice.State.OPEN):
-        invoice_cancel(invoice=invoice, actor=actor, reason=f"Grade changed to {change.to_grade.name}")
+        invoice_cancel(
+            invoice=invoice, actor=actor, reason=f"Grade changed to {change.to_grade.name}"
+        )
     change.state = GradeChange.State.APPROVED
     change.decided_by = actor
     change.decided_at = timezone.now()
