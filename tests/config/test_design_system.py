@@ -53,6 +53,7 @@ def test_invalid_form_links_the_error_summary_to_each_field():
 def test_built_css_requests_no_other_host():
     css = (ROOT / "static" / "dist" / "main.css").read_text()
     assert "Frutiger" not in css
+    assert 'html{font-family:Arial,"Liberation Sans"' in css
     urls = re.findall(r"url\(([^)]*)\)", css)
     assert urls, "expected the frontend's icons"
     assert not [u for u in urls if "//" in u or u.strip("\"'").startswith("/")]
