@@ -1,6 +1,26 @@
-import datetime as dt
+"""Reads shared by pages and other apps, each in a fixed number of queries.
 
-from members.models import Member, Status, StatusEvent
+``member_dashboard`` gathers everything the member's dashboard shows and works
+out the one thing the member should do next; nothing here changes data.
+"""
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from members import services
+from members.models import (
+    GOOD_STANDING,
+    GradeChange,
+    Invoice,
+    Member,
+    Payment,
+    Status,
+    StatusEvent,
+    User,
+)
 
 
 def member_status_on(*, member: Member, on: dt.date) -> Status | None:
@@ -16,3 +36,154 @@ def member_status_on(*, member: Member, on: dt.date) -> Status | None:
         .first()
     )
     return Status(event) if event else None
+
+
+# Renewal is offered from the day the first reminder goes out.
+RENEWAL_OPENS_DAYS_BEFORE = -min(services.REMINDER_OFFSETS.values())
+
+
+class NextStep(enum.StrEnum):
+    JOIN = "join"
+    AWAITING_REVIEW = "awaiting_review"
+    PAY = "pay"  # an applicant whose grade needs no review, with no invoice yet
+    PAY_INVOICE = "pay_invoice"  # an invoice is open
+    RENEW = "renew"  # active, near the end of the period, or in grace
+    REJOIN = "rejoin"  # lapsed or resigned
+    RESIGNING = "resigning"  # active, leaving when the period ends
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
+    NOTHING = "nothing"  # active with time to run
+
+
+def member_for_user(*, user: User) -> Member | None:
+    """The signed-in person's membership, with what every member page shows (one query)."""
+    if not user.is_authenticated:
+        return None
+    return Member.objects.select_related("user", "grade", "organisation").filter(user=user).first()
+
+
+def member_pending_grade_change(*, member: Member) -> GradeChange | None:
+    return (
+        member.grade_changes.filter(state=GradeChange.State.PENDING)
+        .select_related("to_grade")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class MemberDashboard:
+    member: Member
+    invoices: list[Invoice]
+    payments: list[Payment]
+    status_events: list[StatusEvent]
+    pending_grade_change: GradeChange | None
+    next_step: NextStep
+    today: dt.date
+
+    @property
+    def open_invoice(self) -> Invoice | None:
+        return _open_invoice(self.invoices)
+
+    @property
+    def grace_ends_on(self) -> dt.date | None:
+        if self.member.period_ends_on is None:
+            return None
+        return self.member.period_ends_on + dt.timedelta(days=settings.MEMBERSHIP_GRACE_DAYS)
+
+    @property
+    def renewal_starts_on(self) -> dt.date | None:
+        """Where a payment today would start the next period, if it renews the current one.
+
+        Mirrors ``membership_payment_apply``: a member in good standing renews
+        from the day after the current period ends; anyone else starts afresh.
+        """
+        member = self.member
+        if member.status in (*GOOD_STANDING, Status.PAUSED) and member.period_ends_on:
+            return member.period_ends_on + dt.timedelta(days=1)
+        return None
+
+    # Which actions to offer: the services' own rules, so a button is never
+    # offered that the service would refuse.
+    @property
+    def can_update_profile(self) -> bool:
+        return services.member_can(self.member, "update_profile")
+
+    @property
+    def can_change_grade(self) -> bool:
+        return self.pending_grade_change is None and services.member_can(
+            self.member, "change_grade"
+        )
+
+    @property
+    def can_pause(self) -> bool:
+        return services.member_can(self.member, "pause")
+
+    @property
+    def can_resume(self) -> bool:
+        return services.member_can(self.member, "resume")
+
+    @property
+    def can_resign(self) -> bool:
+        return services.member_can(self.member, "resign")
+
+    @property
+    def renewal_opens_on(self) -> dt.date | None:
+        if self.member.period_ends_on is None:
+            return None
+        return self.member.period_ends_on - dt.timedelta(days=RENEWAL_OPENS_DAYS_BEFORE)
+
+
+def _open_invoice(invoices: list[Invoice]) -> Invoice | None:
+    return next((i for i in invoices if i.state == Invoice.State.OPEN), None)
+
+
+def member_next_step(
+    *,
+    member: Member,
+    open_invoice: Invoice | None,
+    pending_grade_change: GradeChange | None,
+    today: dt.date,
+) -> NextStep:
+    """The one thing the member should do next, from their state alone."""
+    status = member.status
+    if status == Status.SUSPENDED:
+        return NextStep.SUSPENDED
+    if status in (Status.REMOVED, Status.DECEASED):
+        return NextStep.REMOVED
+    if status == Status.PAUSED:
+        return NextStep.PAUSED
+    if open_invoice is not None:
+        return NextStep.PAY_INVOICE
+    if status == Status.APPLICANT:
+        return NextStep.AWAITING_REVIEW if pending_grade_change else NextStep.PAY
+    if status == Status.GRACE:
+        return NextStep.RENEW
+    if status in (Status.LAPSED, Status.RESIGNED):
+        return NextStep.REJOIN
+    # Active.
+    if member.resign_at_period_end:
+        return NextStep.RESIGNING
+    opens = member.period_ends_on - dt.timedelta(days=RENEWAL_OPENS_DAYS_BEFORE)
+    return NextStep.RENEW if today >= opens else NextStep.NOTHING
+
+
+def member_dashboard(*, member: Member) -> MemberDashboard:
+    """Everything on the dashboard in four queries, however long the history."""
+    invoices = list(member.invoices.select_related("grade"))
+    payments = list(member.payments.select_related("period", "invoice"))
+    events = list(member.status_events.order_by("-effective_date", "-id"))
+    pending = member_pending_grade_change(member=member)
+    today = services.local_today()
+    open_invoice = _open_invoice(invoices)
+    return MemberDashboard(
+        member=member,
+        invoices=invoices,
+        payments=payments,
+        status_events=events,
+        pending_grade_change=pending,
+        next_step=member_next_step(
+            member=member, open_invoice=open_invoice, pending_grade_change=pending, today=today
+        ),
+        today=today,
+    )

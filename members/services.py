@@ -42,6 +42,34 @@ class MembershipError(Exception):
     """A change the member's current state does not allow; the message says why."""
 
 
+ENDED = (Status.REMOVED, Status.DECEASED)
+
+# The statuses each change may start from. Services enforce it; pages use
+# ``member_can`` to offer only the actions that would be accepted.
+ALLOWED_FROM: dict[str, tuple[Status, ...]] = {
+    "suspend": (*GOOD_STANDING, Status.PAUSED),
+    "lift_suspension": (Status.SUSPENDED,),
+    "remove": tuple(s for s in Status if s not in ENDED),
+    "record_death": tuple(s for s in Status if s != Status.DECEASED),
+    "reinstate": ENDED,
+    "resign": tuple(s for s in Status if s not in (*ENDED, Status.RESIGNED, Status.SUSPENDED)),
+    "pause": (Status.ACTIVE,),
+    "resume": (Status.PAUSED,),
+    "update_profile": tuple(s for s in Status if s not in ENDED),
+    "change_grade": tuple(s for s in Status if s not in (*ENDED, Status.SUSPENDED)),
+    "raise_invoice": (*GOOD_STANDING, Status.APPLICANT, Status.LAPSED, Status.RESIGNED),
+}
+
+
+def member_can(member: Member, action: str) -> bool:
+    return member.status in ALLOWED_FROM[action]
+
+
+def _require_allowed(member: Member, action: str, message: str) -> None:
+    if not member_can(member, action):
+        raise MembershipError(message.format(status=member.get_status_display().lower()))
+
+
 def local_today() -> dt.date:
     return timezone.localdate()
 
@@ -271,10 +299,9 @@ def invoice_raise(
     open_invoice = member.invoices.filter(state=Invoice.State.OPEN).first()
     if open_invoice:
         return open_invoice
-    if member.status in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED, Status.PAUSED):
-        raise MembershipError(
-            f"An invoice cannot be raised while membership is {member.get_status_display().lower()}."
-        )
+    _require_allowed(
+        member, "raise_invoice", "An invoice cannot be raised while membership is {status}."
+    )
     if member_awaiting_grade_review(member):
         raise MembershipError(
             "Your grade is waiting for a registrar's review; you can pay once it is approved."
@@ -380,10 +407,11 @@ def member_suspend(
         raise MembershipError("The suspension must start today or earlier.")
     if ends_on is not None and ends_on < starts_on:
         raise MembershipError("The suspension cannot end before it starts.")
-    if member.status not in (*GOOD_STANDING, Status.PAUSED):
-        raise MembershipError(
-            f"Only a member in good standing can be suspended, not one who is {member.get_status_display().lower()}."
-        )
+    _require_allowed(
+        member,
+        "suspend",
+        "Only a member in good standing can be suspended, not one who is {status}.",
+    )
     member.suspended_until = ends_on
     member.suspension_reason = reason
     _status_change(
@@ -403,8 +431,7 @@ def member_suspend(
 def member_suspension_lift(*, member: Member, actor: User | None, reason: str) -> Member:
     reason = _require_reason(reason)
     member = _lock(member)
-    if member.status != Status.SUSPENDED:
-        raise MembershipError("This member is not suspended.")
+    _require_allowed(member, "lift_suspension", "This member is not suspended.")
     return _reinstate(
         member, actor=actor, reason=reason, source=Source.STAFF if actor else Source.SCHEDULE
     )
@@ -434,8 +461,7 @@ def member_remove(
     """Remove a member from the register; they may not reapply before ``reapply_after``."""
     reason = _require_reason(reason)
     member = _lock(member)
-    if member.status in (Status.REMOVED, Status.DECEASED):
-        raise MembershipError(f"This member is already {member.get_status_display().lower()}.")
+    _require_allowed(member, "remove", "This member is already {status}.")
     member.reapply_after = reapply_after
     member.resign_at_period_end = False
     _status_change(
@@ -457,6 +483,8 @@ def member_record_death(*, member: Member, actor: User, reason: str, died_on: dt
     member = _lock(member)
     if member.status == Status.DECEASED:
         return member
+    if died_on > local_today():
+        raise MembershipError("The date of death cannot be in the future.")
     member.resign_at_period_end = False
     # No email to a person who has died; the record says who told us.
     _status_change(
@@ -472,14 +500,17 @@ def member_record_death(*, member: Member, actor: User, reason: str, died_on: dt
 
 @transaction.atomic
 def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
-    """Undo a removal or suspension (or a death recorded in error).
+    """Undo a removal (or a death recorded in error); suspensions are lifted instead.
 
     The member returns to the status their paid periods imply today.
     """
     reason = _require_reason(reason)
     member = _lock(member)
-    if member.status not in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED):
-        raise MembershipError("Only a suspended or removed member can be reinstated.")
+    _require_allowed(
+        member,
+        "reinstate",
+        "Only a removed member (or a death recorded in error) can be reinstated.",
+    )
     return _reinstate(member, actor=actor, reason=reason, source=Source.STAFF)
 
 
@@ -490,12 +521,9 @@ def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
 def member_resign(*, member: Member, at_period_end: bool, reason: str = "") -> Member:
     """Resign now, or let the membership end with the current period."""
     member = _lock(member)
-    if member.status in (Status.RESIGNED, Status.REMOVED, Status.DECEASED):
-        raise MembershipError(
-            f"Your membership has already ended ({member.get_status_display().lower()})."
-        )
     if member.status == Status.SUSPENDED:
         raise MembershipError("You cannot resign while suspended. Contact the registrar.")
+    _require_allowed(member, "resign", "Your membership has already ended ({status}).")
     reason = reason.strip() or "Resigned by the member"
     if at_period_end and member.status == Status.ACTIVE:
         member.resign_at_period_end = True
@@ -531,8 +559,7 @@ def member_pause(*, member: Member, reason: str) -> Member:
     """
     reason = _require_reason(reason)
     member = _lock(member)
-    if member.status != Status.ACTIVE:
-        raise MembershipError("Only an active membership can be paused.")
+    _require_allowed(member, "pause", "Only an active membership can be paused.")
     member.paused_on = local_today()
     _status_change(
         member,
@@ -550,8 +577,7 @@ def member_pause(*, member: Member, reason: str) -> Member:
 def member_resume(*, member: Member) -> Member:
     """End a pause; the current period is extended by the days spent paused."""
     member = _lock(member)
-    if member.status != Status.PAUSED:
-        raise MembershipError("Your membership is not paused.")
+    _require_allowed(member, "resume", "Your membership is not paused.")
     today = local_today()
     paused_days = (today - member.paused_on).days
     period = member.periods.order_by("-ends_on").first()
@@ -584,6 +610,9 @@ def member_profile_update(*, member: Member, actor: User, **changes) -> Member:
     if unknown := set(changes) - allowed:
         raise ValueError(f"Not profile fields: {sorted(unknown)}")
     member = _lock(member)
+    _require_allowed(
+        member, "update_profile", "Details cannot be changed while membership is {status}."
+    )
     before, after = {}, {}
     for name, value in changes.items():
         old = getattr(member, name)
@@ -617,8 +646,9 @@ def grade_change_request(*, member: Member, to_grade: Grade, statement: str = ""
         raise MembershipError("You are already at that grade.")
     if not to_grade.is_open:
         raise MembershipError("That grade is not open.")
-    if member.status in (Status.REMOVED, Status.DECEASED, Status.SUSPENDED):
-        raise MembershipError("Your grade cannot change at the moment.")
+    _require_allowed(
+        member, "change_grade", "Your grade cannot change while membership is {status}."
+    )
     if member_awaiting_grade_review(member):
         raise MembershipError("You already have a grade change waiting for review.")
     change = GradeChange.objects.create(

@@ -28,7 +28,6 @@ from django.utils.dateformat import format as date_format
 from audit.selectors import audit_events_for_subject
 from members import services, staff_forms
 from members.models import (
-    GOOD_STANDING,
     GradeChange,
     Invoice,
     Member,
@@ -200,7 +199,7 @@ class MemberAction:
     button: str
     form_class: type[forms.Form]
     service: Callable[..., Member]
-    statuses: tuple[Status, ...]
+    allowed: str  # the key in services.ALLOWED_FROM
     done: str
     intro: tuple[str, ...] = ()
     warning: bool = False
@@ -210,7 +209,7 @@ class MemberAction:
         return f"member_{self.slug.replace('-', '_')}"
 
     def offered_to(self, member: Member) -> bool:
-        return member.status in self.statuses
+        return services.member_can(member, self.allowed)
 
     def url(self, member: Member) -> str:
         return reverse(f"registrar:{self.url_name}", kwargs={"public_id": member.public_id})
@@ -225,7 +224,7 @@ MEMBER_ACTIONS = {
             button="Suspend membership",
             form_class=staff_forms.SuspendForm,
             service=services.member_suspend,
-            statuses=(*GOOD_STANDING, Status.PAUSED),
+            allowed="suspend",
             done="Membership suspended. The member has been emailed.",
             intro=(
                 "While suspended, the public register shows the member as suspended, "
@@ -239,7 +238,7 @@ MEMBER_ACTIONS = {
             button="Lift the suspension",
             form_class=staff_forms.LiftSuspensionForm,
             service=services.member_suspension_lift,
-            statuses=(Status.SUSPENDED,),
+            allowed="lift_suspension",
             done="Suspension lifted. The member has been emailed.",
             intro=(
                 "The member returns to the status their paid membership gives them today "
@@ -252,7 +251,7 @@ MEMBER_ACTIONS = {
             button="Remove from the register",
             form_class=staff_forms.RemoveForm,
             service=services.member_remove,
-            statuses=tuple(s for s in Status if s not in (Status.REMOVED, Status.DECEASED)),
+            allowed="remove",
             done="Member removed from the register. They have been emailed.",
             intro=("The member keeps their membership number if they are later reinstated.",),
             warning=True,
@@ -263,7 +262,7 @@ MEMBER_ACTIONS = {
             button="Record the death",
             form_class=staff_forms.RecordDeathForm,
             service=services.member_record_death,
-            statuses=tuple(s for s in Status if s != Status.DECEASED),
+            allowed="record_death",
             done="Death recorded. No email has been sent.",
             intro=(
                 "The membership ends from the date of death. If this is recorded in error, "
@@ -277,7 +276,7 @@ MEMBER_ACTIONS = {
             button="Reinstate",
             form_class=staff_forms.ReinstateForm,
             service=services.member_reinstate,
-            statuses=(Status.REMOVED, Status.DECEASED),
+            allowed="reinstate",
             done="Member reinstated. They have been emailed.",
             intro=(
                 "The member returns to the status their paid membership gives them today "

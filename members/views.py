@@ -27,13 +27,13 @@ from members.forms import (
     ProfileForm,
     ResignForm,
 )
-from members.member_queries import (
+from members.models import Invoice, Member, Payment, PaymentMethod, Source, Status
+from members.selectors import (
     NextStep,
     member_dashboard,
     member_for_user,
     member_pending_grade_change,
 )
-from members.models import Invoice, Member, Payment, PaymentMethod, Source, Status
 from members.services import MembershipError
 
 

@@ -316,6 +316,7 @@ def test_no_reminders_for_members_resigning_at_period_end(today, registrar):
         ("member_record_death", {"died_on": JOIN_DAY}, Status.DECEASED),
     ],
 )
+# Every staff action: refused without a reason, then recorded with actor, reason and source.
 def test_staff_actions_demand_a_reason_and_write_an_event(
     today, registrar, action, kwargs, to_status
 ):
@@ -341,9 +342,14 @@ def test_staff_actions_demand_a_reason_and_write_an_event(
     audit = AuditEvent.objects.filter(action=Action.MEMBER_STATUS_CHANGED).last()
     assert audit.actor == registrar and audit.after["status"] == to_status
 
+    undo = (
+        services.member_suspension_lift
+        if to_status == Status.SUSPENDED
+        else services.member_reinstate
+    )
     with pytest.raises(MembershipError, match="Give a reason"):
-        services.member_reinstate(member=member, actor=registrar, reason="")
-    services.member_reinstate(member=member, actor=registrar, reason="Appeal upheld")
+        undo(member=member, actor=registrar, reason="")
+    undo(member=member, actor=registrar, reason="Appeal upheld")
     member.refresh_from_db()
     assert member.status == Status.ACTIVE
     assert member.status_events.last().reason == "Appeal upheld"
@@ -422,3 +428,25 @@ def test_changing_grade_cancels_the_open_invoice_at_the_old_fee(today, registrar
         .get()
         .reason.startswith("Grade changed to")
     )
+
+
+def test_a_death_cannot_be_recorded_in_the_future(today, registrar):
+    member = active_member(registrar, today)
+    with pytest.raises(MembershipError, match="cannot be in the future"):
+        services.member_record_death(
+            member=member, actor=registrar, reason="Family", died_on=JOIN_DAY + dt.timedelta(days=1)
+        )
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_pages_offer_exactly_what_the_services_accept(today, registrar, status):
+    """member_can is the services' own rule: pause is offered iff pausing works."""
+    member = active_member(registrar, today)
+    Member.objects.filter(pk=member.pk).update(status=status, paused_on=JOIN_DAY)
+    member.refresh_from_db()
+    try:
+        services.member_pause(member=member, reason="Career break")
+        accepted = True
+    except MembershipError:
+        accepted = False
+    assert accepted == services.member_can(member, "pause")

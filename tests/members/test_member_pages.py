@@ -408,7 +408,7 @@ def test_dashboard_query_count_does_not_grow_with_history(
         today.set(dt.date(year, 3, 1))
         pay(big, registrar, dt.date(year, 3, 1), purchase_order=f"PO-{year}")
     services.member_suspend(member=big, actor=registrar, reason="Check", starts_on=today.value)
-    services.member_reinstate(member=big, actor=registrar, reason="Cleared")
+    services.member_suspension_lift(member=big, actor=registrar, reason="Cleared")
     services.invoice_raise(member=big, payer_organisation="Northshire NHS FT")
     assert big.invoices.count() == 5 and big.status_events.count() == 3
 
