@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from members.models import User
+from members.models import GradeChange, Invoice, Member, User
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +47,17 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert Authenticator.objects.filter(type=Authenticator.Type.TOTP).count() == 2
     assert first.count("TOTP secret: ") == 2
     assert "member@example.org" in first and "employer@example.org" in first
+    # Members at three stages of joining, created once.
+    statuses = dict(Member.objects.values_list("user__email", "status"))
+    assert statuses == {
+        "member@example.org": "active",
+        "member2@example.org": "applicant",
+        "member3@example.org": "applicant",
+    }
+    assert Member.objects.get(user__email="member@example.org").membership_number
+    assert Invoice.objects.filter(state="open").count() == 1
+    assert GradeChange.objects.filter(state="pending").count() == 1
+    call_command("audit_verify")
 
 
 def test_seed_demo_refuses_to_run_in_production(settings):

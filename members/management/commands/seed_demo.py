@@ -1,5 +1,7 @@
 """Create demo accounts for trying the site locally. Safe to run repeatedly."""
 
+import datetime as dt
+
 from allauth.account.models import EmailAddress
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.models import Authenticator
@@ -9,7 +11,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from members.models import User
+from members import services
+from members.models import Grade, ManagementLevel, Member, Organisation, User
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published on purpose; refused in production)
 
@@ -40,10 +43,12 @@ class Command(BaseCommand):
             )
         rows = []
         with transaction.atomic():
+            users = {}
             for role, email, given, family, extra in DEMO_USERS:
-                user = self._user(email, given, family, extra)
+                user = users[email] = self._user(email, given, family, extra)
                 secret = self._totp_secret(user) if user.requires_mfa else ""
                 rows.append((role, email, secret))
+            self._memberships(users)
 
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
         for role, email, secret in rows:
@@ -52,9 +57,72 @@ class Command(BaseCommand):
                 line += f"  TOTP secret: {secret}"
             self.stdout.write(line)
         self.stdout.write(
+            "member@ is active (paid by invoice), member2@ has an invoice to pay, "
+            "member3@ waits for a Fellow review; the registrar's pages are at /registrar/."
+        )
+        self.stdout.write(
             "Staff and assessors sign in with a code from an authenticator app: "
             "add the TOTP secret to the app (as a 'key' or 'setup code')."
         )
+
+    def _memberships(self, users: dict[str, User]) -> None:
+        """An active member paid by invoice, an applicant with an invoice to pay,
+        and a Fellow applicant waiting for the registrar's review."""
+        registrar = users["registrar@example.org"]
+        trust = Organisation.objects.order_by("name").first()
+        plans = [
+            (
+                "member@example.org",
+                "member",
+                ManagementLevel.MIDDLE,
+                "Outpatients service manager",
+                "paid",
+            ),
+            (
+                "member2@example.org",
+                "associate",
+                ManagementLevel.FIRST_LINE,
+                "Ward manager",
+                "invoiced",
+            ),
+            (
+                "member3@example.org",
+                "fellow",
+                ManagementLevel.EXECUTIVE,
+                "Chief operating officer",
+                "review",
+            ),
+        ]
+        for email, grade_slug, level, job_title, stage in plans:
+            user = users[email]
+            if Member.objects.filter(user=user).exists():
+                continue
+            member = services.member_join(
+                user=user,
+                grade=Grade.objects.get(slug=grade_slug),
+                job_title=job_title,
+                management_level=level,
+                organisation=trust,
+                register_consent=True,
+                agreed_code_of_conduct=True,
+                statement="Twenty years leading acute and community services."
+                if stage == "review"
+                else "",
+            )
+            if stage == "review":
+                continue
+            invoice = services.invoice_raise(
+                member=member,
+                payer_organisation=member.organisation_name,
+                purchase_order="PO-DEMO-1",
+            )
+            if stage == "paid":
+                services.invoice_record_payment(
+                    invoice=invoice,
+                    received_on=services.local_today() - dt.timedelta(days=60),
+                    reference="BACS DEMO",
+                    actor=registrar,
+                )
 
     def _user(self, email, given, family, extra) -> User:
         user, created = User.objects.get_or_create(
