@@ -14,10 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
-# Sync Playwright keeps an event loop in the main thread for the whole session,
-# which makes Django refuse ORM calls from the test body without this.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -38,25 +34,38 @@ EXPECT_TIMEOUT_MS = 10_000
 
 def _unavailable(reason: str):
     if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (REQUIRE_BROWSER=1, so this is an error)", pytrace=False)
-    pytest.skip(reason)
+        pytest.fail(f"{reason}; REQUIRE_BROWSER=1 makes this a failure.", pytrace=False)
+    pytest.skip(f"{reason}; set REQUIRE_BROWSER=1 to fail instead of skipping.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
+    """One browser for the browser tests, closed when they are done."""
     executable = shutil.which("chromium")
     if executable is None:
         _unavailable(
-            "Chromium is not installed (no 'chromium' on PATH; on Debian: apt-get install "
-            "chromium). Set REQUIRE_BROWSER=1 to make this a failure."
+            "browser tests need Chromium, and there is no 'chromium' on PATH "
+            "(Debian: apt-get install chromium)"
         )
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Sync Playwright runs an event loop in the main thread while the browser is
+    # open, so Django would refuse every ORM call from the tests (and from the
+    # database fixtures) without this. Package scope ends both the loop and this
+    # exemption before the rest of the suite runs.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @dataclass
@@ -68,6 +77,17 @@ class PageWatch:
     console_errors: list[str] = field(default_factory=list)
     navigations: list[str] = field(default_factory=list)
     checked: set[int] = field(default_factory=set)
+
+    def problems(self) -> str:
+        found = []
+        if self.external_requests:
+            found.append(
+                "requests to hosts other than the live server:\n  "
+                + "\n  ".join(self.external_requests)
+            )
+        if self.console_errors:
+            found.append("console errors / CSP violations:\n  " + "\n  ".join(self.console_errors))
+        return "\n".join(found)
 
     def on_request(self, request):
         url = request.url
@@ -140,21 +160,15 @@ def page(context, watch):
 def pytest_runtest_call(item):
     # Checked here rather than in a fixture's teardown so that it fails the
     # test itself instead of erroring its teardown.
-    result = yield
-    watch = item.funcargs.get("watch") if hasattr(item, "funcargs") else None
-    if watch is not None:
-        problems = []
-        if watch.external_requests:
-            problems.append(
-                "requests to hosts other than the live server:\n  "
-                + "\n  ".join(watch.external_requests)
-            )
-        if watch.console_errors:
-            problems.append(
-                "console errors / CSP violations:\n  " + "\n  ".join(watch.console_errors)
-            )
-        if problems:
-            pytest.fail("\n".join(problems), pytrace=False)
+    watch = getattr(item, "funcargs", {}).get("watch")
+    try:
+        result = yield
+    except BaseException as error:
+        if watch is not None and watch.problems():
+            error.add_note(watch.problems())
+        raise
+    if watch is not None and watch.problems():
+        pytest.fail(watch.problems(), pytrace=False)
     return result
 
 
@@ -177,7 +191,9 @@ class Axe:
     def unchecked_pages(self) -> list[str]:
         """Documents the page navigated to that were never checked."""
         return [
-            url for index, url in enumerate(self.watch.navigations) if index not in self.watch.checked
+            url
+            for index, url in enumerate(self.watch.navigations)
+            if index not in self.watch.checked
         ]
 
 
@@ -189,7 +205,9 @@ def _describe(url: str, violations: list[dict]) -> str:
             f"({violation['helpUrl']})"
         )
         for node in violation["nodes"]:
-            target = " ".join(" > ".join(part) if isinstance(part, list) else part for part in node["target"])
+            target = " ".join(
+                " > ".join(part) if isinstance(part, list) else part for part in node["target"]
+            )
             lines.append(f"    at {target}")
             summary = (node.get("failureSummary") or "").replace("\n", " ")
             if summary:
