@@ -1,4 +1,4 @@
-from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.account import forms as allauth_forms
 from django import forms
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
@@ -7,9 +7,32 @@ from django.utils.html import format_html
 from members.models import Grade, ManagementLevel, Member, Organisation, Status
 
 
-class SignupForm(AllauthSignupForm):
-    """Allauth's sign-up form, asking for the names a certificate will carry."""
+class PlainFieldsMixin:
+    """allauth's forms in our words, without placeholders (which vanish as people
+    type and are often mistaken for filled-in values)."""
 
+    labels: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("placeholder", None)
+            if name in self.labels:
+                field.label = self.labels[name]
+
+
+class LoginForm(PlainFieldsMixin, allauth_forms.LoginForm):
+    labels = {"login": "Email address", "remember": "Keep me signed in on this device"}
+
+
+class SignupForm(PlainFieldsMixin, allauth_forms.SignupForm):
+    """Sign-up, asking for the names a certificate will carry."""
+
+    labels = {
+        "email": "Email address",
+        "password1": "Create a password",
+        "password2": "Confirm your password",
+    }
     given_name = forms.CharField(
         label="Given name",
         max_length=150,
@@ -21,6 +44,30 @@ class SignupForm(AllauthSignupForm):
         widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
     )
     field_order = ["given_name", "family_name", "email", "password1", "password2"]
+
+
+class AddEmailForm(PlainFieldsMixin, allauth_forms.AddEmailForm):
+    labels = {"email": "New email address"}
+
+
+class ChangePasswordForm(PlainFieldsMixin, allauth_forms.ChangePasswordForm):
+    labels = {
+        "oldpassword": "Current password",
+        "password1": "New password",
+        "password2": "Confirm your new password",
+    }
+
+
+class SetPasswordForm(PlainFieldsMixin, allauth_forms.SetPasswordForm):
+    labels = {"password1": "Password", "password2": "Confirm your password"}
+
+
+class ResetPasswordForm(PlainFieldsMixin, allauth_forms.ResetPasswordForm):
+    labels = {"email": "Email address"}
+
+
+class ResetPasswordKeyForm(PlainFieldsMixin, allauth_forms.ResetPasswordKeyForm):
+    labels = {"password1": "New password", "password2": "Confirm your new password"}
 
 
 # --- Membership ---------------------------------------------------------------

@@ -31,7 +31,7 @@ def field(words: str) -> re.Pattern:
 
 
 EMAIL = field(r"email( address)?")
-PASSWORD = field("password")
+PASSWORD = field("(create a )?password")
 PASSWORD_AGAIN = field(r"password \(again\)|confirm (your )?password|re-?enter (your )?password")
 GIVEN_NAME = field("given name|first name")
 FAMILY_NAME = field("family name|last name|surname")
