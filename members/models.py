@@ -176,6 +176,9 @@ class Member(models.Model):
     suspended_until = models.DateField(null=True, blank=True)
     suspension_reason = models.TextField(blank=True, help_text="Shown on the public register.")
     reapply_after = models.DateField(null=True, blank=True)
+    stripe_customer_id = models.CharField(
+        max_length=100, unique=True, null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -354,6 +357,9 @@ class Payment(models.Model):
     reference = models.CharField(
         max_length=200, blank=True, help_text="Bank reference or processor id."
     )
+    # The Stripe invoice this payment is for: unique, so however many events and
+    # pages report it paid, it becomes one payment and one period.
+    stripe_invoice_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
     invoice = models.OneToOneField(
         Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payment"
     )
@@ -403,3 +409,82 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} reminder for period {self.period_id}"
+
+
+class Refund(models.Model):
+    """Money given back against a payment (recorded from Stripe)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_pence = models.PositiveIntegerField()
+    refunded_on = models.DateField()
+    stripe_refund_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-refunded_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Refund of {self.amount_pence}p against {self.payment}"
+
+
+class CheckoutAttempt(models.Model):
+    """Our record of one Stripe Checkout, created before Stripe's; its id makes
+    the idempotency key, so a retried create never makes a second session."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Payment failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="checkout_attempts")
+    grade = models.ForeignKey(Grade, on_delete=models.PROTECT, related_name="+")
+    session_id = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Checkout {self.public_id} ({self.get_state_display()})"
+
+
+class StripeSubscription(models.Model):
+    """Our copy of a member's Stripe subscription, refreshed from Stripe on every event."""
+
+    subscription_id = models.CharField(max_length=100, unique=True)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="stripe_subscriptions"
+    )
+    status = models.CharField(max_length=30)
+    price_id = models.CharField(max_length=100, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        """Still collecting money (the Stripe statuses that renew)."""
+        return self.status in ("active", "trialing", "past_due", "incomplete")
+
+
+class StripeEvent(models.Model):
+    """Each webhook event handled, inserted in the same transaction as its
+    effect: a duplicate delivery finds its row and changes nothing."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100, blank=True)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
