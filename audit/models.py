@@ -22,6 +22,8 @@ class Action(models.TextChoices):
     INVOICE_RAISED = "invoice.raised", "Invoice raised"
     INVOICE_PAID = "invoice.paid", "Invoice paid"
     INVOICE_CANCELLED = "invoice.cancelled", "Invoice cancelled"
+    MEMBER_PAYMENT_METHOD_CHANGED = "member.payment_method_changed", "Payment method changed"
+    PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
 
 
 GENESIS_HASH = "0" * 64

@@ -184,6 +184,14 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
 MEMBERSHIP_GRACE_DAYS = env.int("MEMBERSHIP_GRACE_DAYS", default=30)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
 
+# --- Stripe (card and Bacs Direct Debit) --------------------------------------
+# Off unless both keys are set; without them members pay by invoice.
+
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Only for tests and local fakes: where the SDK sends API calls.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+
 # --- Background tasks -------------------------------------------------------
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -260,7 +268,8 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],
-    "form-action": [CSP.SELF],
+    # Stripe's Checkout and customer portal are reached by redirects after our forms.
+    "form-action": [CSP.SELF, "https://checkout.stripe.com", "https://billing.stripe.com"],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],

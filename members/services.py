@@ -83,7 +83,8 @@ def period_end_for(starts_on: dt.date) -> dt.date:
     return anniversary - dt.timedelta(days=1)
 
 
-def _lock(member: Member) -> Member:
+def member_lock(member: Member) -> Member:
+    """Re-read the member with a row lock; every change to a membership takes it first."""
     return Member.objects.select_for_update().select_related("user", "grade").get(pk=member.pk)
 
 
@@ -219,6 +220,7 @@ def membership_payment_apply(
     received_on: dt.date,
     reference: str = "",
     invoice: Invoice | None = None,
+    stripe_invoice_id: str | None = None,
     actor: User | None = None,
 ) -> Payment:
     """Turn money received into a membership period, whatever the payment method.
@@ -227,7 +229,7 @@ def membership_payment_apply(
     after the latest one ends, so a renewal never shortens a period and, paid
     in time or in grace, leaves no gap. Anyone else (applicant, lapsed,
     resigned) starts a new period on the day paid, keeping their number.
-    Call inside a transaction with the member locked (``_lock``).
+    Call inside a transaction with the member locked (``member_lock``).
     """
     if member.status in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED):
         raise MembershipError(f"A {member.get_status_display().lower()} member cannot renew.")
@@ -249,6 +251,7 @@ def membership_payment_apply(
         received_on=received_on,
         reference=reference,
         invoice=invoice,
+        stripe_invoice_id=stripe_invoice_id,
         period=period,
         recorded_by=actor,
     )
@@ -295,7 +298,7 @@ def invoice_raise(
 
     Only one invoice is open at a time; asking again returns the open one.
     """
-    member = _lock(member)
+    member = member_lock(member)
     open_invoice = member.invoices.filter(state=Invoice.State.OPEN).first()
     if open_invoice:
         return open_invoice
@@ -343,7 +346,7 @@ def invoice_record_payment(
 
     Recording the same invoice twice returns the first payment and changes nothing.
     """
-    member = _lock(invoice.member)
+    member = member_lock(invoice.member)
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.state == Invoice.State.PAID:
         return invoice.payment
@@ -402,7 +405,7 @@ def member_suspend(
     """Suspend a member. The reason is shown on the public register; a suspension
     with an end date is lifted by the daily job on the day after it ends."""
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     if starts_on > local_today():
         raise MembershipError("The suspension must start today or earlier.")
     if ends_on is not None and ends_on < starts_on:
@@ -430,7 +433,7 @@ def member_suspend(
 @transaction.atomic
 def member_suspension_lift(*, member: Member, actor: User | None, reason: str) -> Member:
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(member, "lift_suspension", "This member is not suspended.")
     return _reinstate(
         member, actor=actor, reason=reason, source=Source.STAFF if actor else Source.SCHEDULE
@@ -460,7 +463,7 @@ def member_remove(
 ) -> Member:
     """Remove a member from the register; they may not reapply before ``reapply_after``."""
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(member, "remove", "This member is already {status}.")
     member.reapply_after = reapply_after
     member.resign_at_period_end = False
@@ -480,7 +483,7 @@ def member_remove(
 @transaction.atomic
 def member_record_death(*, member: Member, actor: User, reason: str, died_on: dt.date) -> Member:
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     if member.status == Status.DECEASED:
         return member
     if died_on > local_today():
@@ -505,7 +508,7 @@ def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
     The member returns to the status their paid periods imply today.
     """
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(
         member,
         "reinstate",
@@ -520,7 +523,7 @@ def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
 @transaction.atomic
 def member_resign(*, member: Member, at_period_end: bool, reason: str = "") -> Member:
     """Resign now, or let the membership end with the current period."""
-    member = _lock(member)
+    member = member_lock(member)
     if member.status == Status.SUSPENDED:
         raise MembershipError("You cannot resign while suspended. Contact the registrar.")
     _require_allowed(member, "resign", "Your membership has already ended ({status}).")
@@ -558,7 +561,7 @@ def member_pause(*, member: Member, reason: str) -> Member:
     The rest of the paid period is kept and added back on resuming.
     """
     reason = _require_reason(reason)
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(member, "pause", "Only an active membership can be paused.")
     member.paused_on = local_today()
     _status_change(
@@ -576,7 +579,7 @@ def member_pause(*, member: Member, reason: str) -> Member:
 @transaction.atomic
 def member_resume(*, member: Member) -> Member:
     """End a pause; the current period is extended by the days spent paused."""
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(member, "resume", "Your membership is not paused.")
     today = local_today()
     paused_days = (today - member.paused_on).days
@@ -609,7 +612,7 @@ def member_profile_update(*, member: Member, actor: User, **changes) -> Member:
     }
     if unknown := set(changes) - allowed:
         raise ValueError(f"Not profile fields: {sorted(unknown)}")
-    member = _lock(member)
+    member = member_lock(member)
     _require_allowed(
         member, "update_profile", "Details cannot be changed while membership is {status}."
     )
@@ -641,7 +644,7 @@ def grade_change_request(*, member: Member, to_grade: Grade, statement: str = ""
 
     The new grade's fee applies from the next invoice or renewal.
     """
-    member = _lock(member)
+    member = member_lock(member)
     if to_grade == member.grade:
         raise MembershipError("You are already at that grade.")
     if not to_grade.is_open:
@@ -691,7 +694,7 @@ def grade_change_decide(
 ) -> GradeChange:
     """A registrar approves or declines a grade that needs review."""
     reason = _require_reason(reason)
-    _lock(change.member)
+    member_lock(change.member)
     change = (
         GradeChange.objects.select_for_update()
         .select_related("member", "to_grade")

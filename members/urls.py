@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import TemplateView
 
-from members import views
+from members import stripe_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,15 @@ urlpatterns = [
     path("membership/join/review/", views.join_review, name="membership_join_review"),
     path("membership/pay/", views.pay, name="membership_pay"),
     path("membership/pay/invoice/", views.pay_by_invoice, name="membership_pay_by_invoice"),
+    path("membership/pay/card/", stripe_views.card_checkout_start, name="membership_pay_by_card"),
+    path("membership/pay/card/done/", stripe_views.card_checkout_done, name="membership_card_done"),
+    path(
+        "membership/pay/card/cancelled/",
+        stripe_views.card_checkout_cancelled,
+        name="membership_card_cancelled",
+    ),
+    path("membership/billing/", stripe_views.billing_portal, name="membership_billing_portal"),
+    path("stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
     # Documents
     path("membership/invoices/<uuid:public_id>/", views.invoice_detail, name="membership_invoice"),
     path(

@@ -35,6 +35,7 @@ from members.selectors import (
     member_pending_grade_change,
 )
 from members.services import MembershipError
+from members.stripe_gateway import stripe_enabled
 
 
 def home(request):
@@ -135,9 +136,8 @@ CANNOT_PAY = {
 def _pay_page(request, member: Member, *, invoice_form: InvoicePaymentForm | None = None):
     """How to pay: one section per payment method.
 
-    Invoice is the only method for now. Card and Direct Debit (Stripe) will
-    add a section to the template and a view of their own beside
-    ``pay_by_invoice``, each calling its own service.
+    Card and Bacs Direct Debit (Stripe, when configured) sit beside invoice,
+    each section posting to its own view and service.
     """
     board = member_dashboard(member=member)
     if invoice_form is None:  # arriving, rather than coming back with a refused form
@@ -151,7 +151,12 @@ def _pay_page(request, member: Member, *, invoice_form: InvoicePaymentForm | Non
     return render(
         request,
         "members/pay.html",
-        {"member": member, "board": board, "invoice_form": invoice_form},
+        {
+            "member": member,
+            "board": board,
+            "invoice_form": invoice_form,
+            "card_payments": stripe_enabled() and bool(member.grade.stripe_price_id),
+        },
     )
 
 

@@ -150,7 +150,7 @@ def test_join_then_pay_by_invoice(client, today, grade):
 
     pay_page = client.get(reverse("membership_pay")).text
     assert "Pay for your membership" in pay_page
-    assert "not available yet" in pay_page
+    assert "not available at the moment" in pay_page
     assert "12 months from the day we receive payment" in pay_page
     assert f'value="{ORGANISATION}"' in pay_page  # the payer defaults to the employer
 
