@@ -26,12 +26,15 @@ from members.models import (
 def member_status_on(*, member: Member, on: dt.date) -> Status | None:
     """The member's status on a date, from the event history (None before joining).
 
-    Events are ordered by effective date, then by when they were written, so a
-    back-dated change recorded later still wins on its own date.
+    The answer is the latest event *recorded* among those in effect by that
+    date. A change recorded late and dated back (a payment received before the
+    member went into grace, a death reported after a lapse) therefore replaces
+    what was recorded before it from its effective date on, and the status on
+    today's date is always the stored ``Member.status``.
     """
     event = (
         StatusEvent.objects.filter(member=member, effective_date__lte=on)
-        .order_by("-effective_date", "-id")
+        .order_by("-id")
         .values_list("to_status", flat=True)
         .first()
     )

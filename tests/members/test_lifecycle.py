@@ -450,3 +450,35 @@ def test_pages_offer_exactly_what_the_services_accept(today, registrar, status):
     except MembershipError:
         accepted = False
     assert accepted == services.member_can(member, "pause")
+
+
+def test_a_late_recorded_back_dated_change_overrides_the_history_from_its_date(today, registrar):
+    """Regression: status on date D ordered events by effective date, so a payment
+    or death recorded after the daily job had moved the member on was hidden by
+    the job's later-dated event, and the history disagreed with the stored status."""
+    member = active_member(registrar, today)
+    end = member.period_ends_on
+    invoice = services.invoice_raise(member=member, payer_organisation="Trust")
+    # The money arrived before the period ended; finance recorded it after grace began.
+    today.set(end + dt.timedelta(days=5))
+    membership_daily_run(today=today.value)
+    services.invoice_record_payment(
+        invoice=invoice, received_on=end - dt.timedelta(days=3), reference="BACS", actor=registrar
+    )
+    member.refresh_from_db()
+    assert member.status == Status.ACTIVE
+    assert member_status_on(member=member, on=today.value) == Status.ACTIVE
+    assert member_status_on(member=member, on=end + dt.timedelta(days=1)) == Status.ACTIVE
+
+    # A death reported after the membership had lapsed, dated before the lapse.
+    other = active_member(registrar, today)
+    today.set(other.period_ends_on + dt.timedelta(days=60))
+    membership_daily_run(today=today.value)
+    other.refresh_from_db()
+    assert other.status == Status.LAPSED
+    died_on = other.period_ends_on - dt.timedelta(days=10)
+    services.member_record_death(member=other, actor=registrar, reason="Family", died_on=died_on)
+    other.refresh_from_db()
+    assert member_status_on(member=other, on=today.value) == other.status == Status.DECEASED
+    assert member_status_on(member=other, on=died_on) == Status.DECEASED
+    assert member_status_on(member=other, on=died_on - dt.timedelta(days=1)) == Status.ACTIVE
