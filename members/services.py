@@ -667,6 +667,15 @@ def _grade_change_apply(change: GradeChange, *, actor: User, reason: str) -> Non
     from_grade = member.grade
     member.grade = change.to_grade
     member.save(update_fields=["grade"])
+    if member.stripe_customer_id:
+        # Card and Direct Debit payers move to the new price through Stripe, after commit.
+        from members.tasks import stripe_subscription_price_sync
+
+        transaction.on_commit(
+            lambda: stripe_subscription_price_sync.enqueue(
+                member_id=member.pk, grade_change_id=change.pk
+            )
+        )
     # An open invoice at the old fee no longer matches; the member raises a new one.
     for invoice in member.invoices.filter(state=Invoice.State.OPEN):
         invoice_cancel(

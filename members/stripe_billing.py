@@ -66,11 +66,21 @@ def _london_midnight_timestamp(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time.min, tzinfo=tz).timestamp())
 
 
+def _field(obj: Any, key: str) -> Any:
+    """A field of a Stripe object, or None where Stripe left it out."""
+    if obj is None:
+        return None
+    try:
+        return obj[key]
+    except KeyError:
+        return None
+
+
 def _id(value: Any) -> str | None:
     """An object's id whether Stripe sent the id or the expanded object."""
     if value is None or isinstance(value, str):
         return value
-    return value.get("id")
+    return _field(value, "id")
 
 
 # --- Starting a subscription -------------------------------------------------------
@@ -172,23 +182,23 @@ def _fetch_subscription_bundle(fetched: Fetched, subscription_id: str | None) ->
     client = stripe_client()
     if subscription_id:
         fetched.subscription = client.v1.subscriptions.retrieve(subscription_id)
-        method_id = _id(fetched.subscription.get("default_payment_method"))
+        method_id = _id(_field(fetched.subscription, "default_payment_method"))
         if method_id:
             fetched.payment_method_type = client.v1.payment_methods.retrieve(method_id).type
 
 
 def _invoice_subscription_id(invoice) -> str | None:
-    parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription"))
+    parent = _field(invoice, "parent") or {}
+    details = _field(parent, "subscription_details") or {}
+    return _id(_field(details, "subscription"))
 
 
 def _fetch_for_session(session_id: str) -> Fetched:
     client = stripe_client()
     fetched = Fetched(session=client.v1.checkout.sessions.retrieve(session_id))
-    _fetch_subscription_bundle(fetched, _id(fetched.session.get("subscription")))
-    invoice_id = _id(fetched.session.get("invoice")) or (
-        _id(fetched.subscription.get("latest_invoice")) if fetched.subscription else None
+    _fetch_subscription_bundle(fetched, _id(_field(fetched.session, "subscription")))
+    invoice_id = _id(_field(fetched.session, "invoice")) or (
+        _id(_field(fetched.subscription, "latest_invoice")) if fetched.subscription else None
     )
     if invoice_id:
         fetched.invoice = client.v1.invoices.retrieve(invoice_id)
@@ -213,7 +223,7 @@ def _fetch_for_charge(charge_id: str) -> Fetched:
     fetched.refunds = list(
         client.v1.refunds.list(params={"charge": charge_id, "limit": 100}).auto_paging_iter()
     )
-    intent = _id(fetched.charge.get("payment_intent"))
+    intent = _id(_field(fetched.charge, "payment_intent"))
     if intent:
         payments = client.v1.invoice_payments.list(
             params={"payment": {"type": "payment_intent", "payment_intent": intent}, "limit": 1}
@@ -232,16 +242,16 @@ def _member_for_customer(customer_id: str | None) -> Member | None:
 
 
 def _subscription_sync(member: Member, subscription) -> StripeSubscription:
-    items = (subscription.get("items") or {}).get("data") or []
+    items = _field(_field(subscription, "items"), "data") or []
     item = items[0] if items else {}
-    period_end = item.get("current_period_end")
+    period_end = _field(item, "current_period_end")
     local, _ = StripeSubscription.objects.update_or_create(
         subscription_id=subscription.id,
         defaults={
             "member": member,
             "status": subscription.status,
-            "price_id": _id(item.get("price") or {}) or "",
-            "cancel_at_period_end": bool(subscription.get("cancel_at_period_end")),
+            "price_id": _id(_field(item, "price") or {}) or "",
+            "cancel_at_period_end": bool(_field(subscription, "cancel_at_period_end")),
             "current_period_end": (
                 dt.datetime.fromtimestamp(period_end, tz=dt.UTC) if period_end else None
             ),
@@ -258,18 +268,18 @@ def _method_for(fetched: Fetched) -> PaymentMethod:
 
 def _invoice_apply(member: Member, invoice, fetched: Fetched) -> Payment | None:
     """A paid Stripe invoice becomes one payment and one period, once."""
-    if invoice.status != "paid" or not invoice.get("amount_paid"):
+    if invoice.status != "paid" or not _field(invoice, "amount_paid"):
         return None  # unpaid (Bacs still clearing), or a £0 trial invoice
     existing = Payment.objects.filter(stripe_invoice_id=invoice.id).first()
     if existing:
         return existing
-    transitions = invoice.get("status_transitions") or {}
+    transitions = _field(invoice, "status_transitions") or {}
     return membership_payment_apply(
         member=member,
         method=_method_for(fetched),
         amount_pence=invoice.amount_paid,
-        received_on=_london_date(transitions.get("paid_at")),
-        reference=invoice.get("number") or invoice.id,
+        received_on=_london_date(_field(transitions, "paid_at")),
+        reference=_field(invoice, "number") or invoice.id,
         stripe_invoice_id=invoice.id,
     )
 
@@ -288,7 +298,7 @@ def _apply_session(fetched: Fetched, event=None) -> None:
     member = member_lock(attempt.member)
     if fetched.subscription is not None:
         _subscription_sync(member, fetched.subscription)
-    if session.get("payment_status") not in ("paid", "no_payment_required"):
+    if _field(session, "payment_status") not in ("paid", "no_payment_required"):
         return  # Bacs: the mandate is set up, the money has not cleared yet
     if attempt.state != CheckoutAttempt.State.COMPLETE:
         attempt.state = CheckoutAttempt.State.COMPLETE
@@ -301,7 +311,7 @@ def _apply_session(fetched: Fetched, event=None) -> None:
 def _apply_session_failed(fetched: Fetched, event=None) -> None:
     session = fetched.session
     attempt = CheckoutAttempt.objects.select_for_update().filter(session_id=session.id).first()
-    if attempt is None or session.get("payment_status") == "paid":
+    if attempt is None or _field(session, "payment_status") == "paid":
         return  # not ours, or it has since succeeded
     member = member_lock(attempt.member)
     if attempt.state == CheckoutAttempt.State.FAILED:
@@ -312,7 +322,7 @@ def _apply_session_failed(fetched: Fetched, event=None) -> None:
 
 
 def _apply_invoice_paid(fetched: Fetched, event=None) -> None:
-    member = _member_for_customer(_id(fetched.invoice.get("customer")))
+    member = _member_for_customer(_id(_field(fetched.invoice, "customer")))
     if member is None:
         return
     if fetched.subscription is not None:
@@ -324,7 +334,7 @@ def _apply_invoice_failed(fetched: Fetched, event=None) -> None:
     invoice = fetched.invoice
     if invoice.status in ("paid", "void"):
         return  # paid or voided since: the failure is history
-    member = _member_for_customer(_id(invoice.get("customer")))
+    member = _member_for_customer(_id(_field(invoice, "customer")))
     if member is None:
         return
     if fetched.subscription is not None:
@@ -333,13 +343,13 @@ def _apply_invoice_failed(fetched: Fetched, event=None) -> None:
     member_email_enqueue(
         member=member,
         template="payment_failed",
-        context={"amount": f"£{(invoice.get('amount_due') or 0) / 100:,.2f}"},
+        context={"amount": f"£{(_field(invoice, 'amount_due') or 0) / 100:,.2f}"},
     )
 
 
 def _apply_subscription(fetched: Fetched, event=None) -> None:
     subscription = fetched.subscription
-    member = _member_for_customer(_id(subscription.get("customer")))
+    member = _member_for_customer(_id(_field(subscription, "customer")))
     if member is None:
         return
     previous = StripeSubscription.objects.filter(subscription_id=subscription.id).first()
@@ -371,8 +381,8 @@ def _apply_charge_refunded(fetched: Fetched, event=None) -> None:
             defaults={
                 "payment": payment,
                 "amount_pence": refund.amount,
-                "refunded_on": _london_date(refund.get("created")),
-                "reason": refund.get("reason") or "",
+                "refunded_on": _london_date(_field(refund, "created")),
+                "reason": _field(refund, "reason") or "",
             },
         )
         if created:
@@ -480,7 +490,7 @@ def stripe_reconcile(*, paid_since: dt.date | None = None) -> ReconcileReport:
         params={"status": "all", "limit": 100}
     ).auto_paging_iter():
         report.subscriptions_checked += 1
-        customer_id = _id(subscription.get("customer"))
+        customer_id = _id(_field(subscription, "customer"))
         if not Member.objects.filter(stripe_customer_id=customer_id).exists():
             report.unknown_customers.append(customer_id)
             continue
@@ -494,7 +504,7 @@ def stripe_reconcile(*, paid_since: dt.date | None = None) -> ReconcileReport:
                 "limit": 100,
             }
         ).auto_paging_iter()
-        for invoice in sorted(invoices, key=lambda i: i.get("created") or 0):
+        for invoice in sorted(invoices, key=lambda i: _field(i, "created") or 0):
             with transaction.atomic():
                 member = _member_for_customer(customer_id)
                 if Payment.objects.filter(stripe_invoice_id=invoice.id).exists():

@@ -21,3 +21,17 @@ def send_email(
     if html_body:
         message.attach_alternative(html_body, "text/html")
     message.send()
+
+
+@task()
+def stripe_subscription_price_sync(*, member_id: int, grade_change_id: int) -> None:
+    """After a grade change commits, move the member's subscription to the new price."""
+    from members.models import GradeChange, Member
+    from members.stripe_billing import stripe_subscription_change_price
+
+    member = Member.objects.select_related("grade").get(pk=member_id)
+    stripe_subscription_change_price(
+        member=member,
+        grade=member.grade,
+        change_key=str(GradeChange.objects.get(pk=grade_change_id).pk),
+    )
