@@ -436,22 +436,29 @@ def member_suspension_lift(*, member: Member, actor: User | None, reason: str) -
     member = member_lock(member)
     _require_allowed(member, "lift_suspension", "This member is not suspended.")
     return _reinstate(
-        member, actor=actor, reason=reason, source=Source.STAFF if actor else Source.SCHEDULE
+        member,
+        actor=actor,
+        reason=reason,
+        source=Source.STAFF if actor else Source.SCHEDULE,
+        on=local_today(),
     )
 
 
-def _reinstate(member: Member, *, actor: User | None, reason: str, source: Source) -> Member:
-    today = local_today()
+def _reinstate(
+    member: Member, *, actor: User | None, reason: str, source: Source, on: dt.date
+) -> Member:
+    """Return a locked member to the status their paid periods give them on ``on``,
+    the date the change takes effect."""
     member.suspended_until = None
     member.suspension_reason = ""
     member.reapply_after = None
     _status_change(
         member,
-        status_implied_by_periods(member, today),
+        status_implied_by_periods(member, on),
         actor=actor,
         reason=reason,
         source=source,
-        effective_date=today,
+        effective_date=on,
         email="reinstated",
     )
     return member
@@ -514,7 +521,7 @@ def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
         "reinstate",
         "Only a removed member (or a death recorded in error) can be reinstated.",
     )
-    return _reinstate(member, actor=actor, reason=reason, source=Source.STAFF)
+    return _reinstate(member, actor=actor, reason=reason, source=Source.STAFF, on=local_today())
 
 
 # --- Member actions -------------------------------------------------------------
@@ -808,12 +815,21 @@ def membership_daily_run(*, today: dt.date | None = None) -> DailyRunReport:
     one_day = dt.timedelta(days=1)
 
     with transaction.atomic():
+        # A suspension ends the day after its last day, whenever the job gets to
+        # it; the steps below then move the member on from there (to grace, to
+        # lapsed) with their own dates.
         for member in (
             Member.objects.select_for_update()
             .select_related("user")
             .filter(status=Status.SUSPENDED, suspended_until__lt=today)
         ):
-            _reinstate(member, actor=None, reason="The suspension ended", source=Source.SCHEDULE)
+            _reinstate(
+                member,
+                actor=None,
+                reason="The suspension ended",
+                source=Source.SCHEDULE,
+                on=member.suspended_until + one_day,
+            )
             report.suspensions_lifted += 1
 
     with transaction.atomic():

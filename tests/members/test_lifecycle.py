@@ -482,3 +482,45 @@ def test_a_late_recorded_back_dated_change_overrides_the_history_from_its_date(t
     assert member_status_on(member=other, on=today.value) == other.status == Status.DECEASED
     assert member_status_on(member=other, on=died_on) == Status.DECEASED
     assert member_status_on(member=other, on=died_on - dt.timedelta(days=1)) == Status.ACTIVE
+
+
+def test_a_suspension_ended_during_missed_days_is_lifted_on_its_own_date(today, registrar):
+    """Regression: the daily job lifted a suspension as of the real today, not the
+    day after it ended, so after missed runs (or a --date rehearsal) the member
+    went straight to the status of the run date, with the wrong effective date."""
+    member = active_member(registrar, today)
+    end = member.period_ends_on
+    services.member_suspend(
+        member=member,
+        actor=registrar,
+        reason="Investigation",
+        starts_on=JOIN_DAY,
+        ends_on=end - dt.timedelta(days=5),
+    )
+    # The job next runs well after the period and the grace period have ended.
+    run_day = end + dt.timedelta(days=40)
+    today.set(run_day)
+    report = membership_daily_run(today=run_day)
+    member.refresh_from_db()
+    assert (report.suspensions_lifted, report.to_grace, report.lapsed) == (1, 1, 1)
+    assert member.status == Status.LAPSED
+    assert [(e.to_status, e.effective_date) for e in member.status_events.all()][-3:] == [
+        (Status.ACTIVE, end - dt.timedelta(days=4)),
+        (Status.GRACE, end + dt.timedelta(days=1)),
+        (Status.LAPSED, end + dt.timedelta(days=31)),
+    ]
+    assert member_status_on(member=member, on=end) == Status.ACTIVE
+
+    # Rehearsing a date with --date uses that date, not the real one.
+    other = active_member(registrar, today)
+    services.member_suspend(
+        member=other,
+        actor=registrar,
+        reason="Investigation",
+        starts_on=JOIN_DAY,
+        ends_on=JOIN_DAY + dt.timedelta(days=10),
+    )
+    membership_daily_run(today=JOIN_DAY + dt.timedelta(days=20))
+    other.refresh_from_db()
+    assert other.status == Status.ACTIVE
+    assert other.status_since == JOIN_DAY + dt.timedelta(days=11)
