@@ -427,6 +427,10 @@ class Refund(models.Model):
     def __str__(self) -> str:
         return f"Refund of {self.amount_pence}p against {self.payment}"
 
+    @property
+    def amount_display(self) -> str:
+        return f"£{self.amount_pence / 100:,.2f}"
+
 
 class CheckoutAttempt(models.Model):
     """Our record of one Stripe Checkout, created before Stripe's; its id makes

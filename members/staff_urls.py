@@ -30,6 +30,7 @@ urlpatterns = [
     path("invoices/<uuid:public_id>/cancel/", staff_views.invoice_cancel, name="invoice_cancel"),
     path("invoices.csv", staff_views.invoices_csv, name="invoices_csv"),
     path("payments.csv", staff_views.payments_csv, name="payments_csv"),
+    path("refunds.csv", staff_views.refunds_csv, name="refunds_csv"),
     path("grade-reviews/", staff_views.grade_review_list, name="grade_review_list"),
     path(
         "grade-reviews/<uuid:public_id>/",

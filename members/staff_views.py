@@ -32,6 +32,7 @@ from members.models import (
     Invoice,
     Member,
     Payment,
+    Refund,
     Status,
 )
 from members.services import SUBJECT_TYPE, MembershipError
@@ -602,6 +603,51 @@ def payments_csv(request: HttpRequest) -> HttpResponse:
             ]
 
     return _csv_response(f"payments{_range_suffix(start, end)}.csv", PAYMENT_COLUMNS, rows())
+
+
+REFUND_COLUMNS = [
+    "Receipt number",
+    "Refunded on",
+    "Amount (GBP)",
+    "Amount (pence)",
+    "Member name",
+    "Membership number",
+    "Payment method",
+    "Payment received on",
+    "Reason",
+    "Stripe refund",
+]
+
+
+@staff_required
+def refunds_csv(request: HttpRequest) -> HttpResponse:
+    date_range = _export_range(request)
+    if isinstance(date_range, HttpResponse):
+        return date_range
+    start, end = date_range
+    refunds = Refund.objects.select_related("payment__member__user").order_by("refunded_on", "pk")
+    if start:
+        refunds = refunds.filter(refunded_on__gte=start)
+    if end:
+        refunds = refunds.filter(refunded_on__lte=end)
+
+    def rows():
+        for refund in refunds.iterator(chunk_size=1000):
+            payment = refund.payment
+            yield [
+                payment.receipt_number,
+                refund.refunded_on,
+                pounds(refund.amount_pence),
+                refund.amount_pence,
+                payment.member.user.get_full_name(),
+                payment.member.membership_number,
+                payment.get_method_display(),
+                payment.received_on,
+                refund.reason,
+                refund.stripe_refund_id,
+            ]
+
+    return _csv_response(f"refunds{_range_suffix(start, end)}.csv", REFUND_COLUMNS, rows())
 
 
 # --- Grade reviews --------------------------------------------------------------

@@ -54,6 +54,7 @@ def dashboard(request):
             "mfa_enabled": is_mfa_enabled(request.user),
             "member": member,
             "board": member_dashboard(member=member) if member else None,
+            "card_payments_enabled": stripe_enabled(),
         },
     )
 

@@ -515,3 +515,39 @@ def test_a_lock_held_too_long_answers_503_so_stripe_retries(fake_stripe, member,
         HTTP_STRIPE_SIGNATURE=header,
     )
     assert retry.content == b"processed\n"
+
+
+def test_refunds_show_on_the_dashboard_and_in_the_finance_export(client, fake_stripe, member):
+    from tests.factories import StaffFactory
+    from tests.totp import enable_totp
+
+    session_id = start_checkout(member)
+    fake_stripe.complete_checkout(session_id)
+    deliver(client, fake_stripe, fake_stripe.event("checkout.session.completed", session_id))
+    charge_id = fake_stripe.refund(fake_stripe.objects[session_id]["invoice"], 2500)
+    deliver(client, fake_stripe, fake_stripe.event("charge.refunded", charge_id))
+
+    client.force_login(member.user)
+    dashboard = client.get(reverse("dashboard")).text
+    assert "Refunded £25.00" in dashboard
+    assert "Manage card or Direct Debit" in dashboard
+
+    registrar = StaffFactory()
+    enable_totp(registrar)
+    client.force_login(registrar)
+    export = b"".join(client.get(reverse("registrar:refunds_csv")).streaming_content).decode(
+        "utf-8-sig"
+    )
+    header, row = export.strip().splitlines()
+    assert header.startswith("Receipt number,Refunded on,Amount (GBP),Amount (pence)")
+    member.refresh_from_db()
+    assert ",25.00,2500," in row and member.membership_number in row
+
+
+def test_the_portal_is_stripes_for_the_members_own_customer(client, fake_stripe, member):
+    stripe_customer_for(member=member)
+    client.force_login(member.user)
+    response = client.post(reverse("membership_billing_portal"))
+    assert response["Location"] == "https://billing.stripe.com/p/session/test"
+    portal = next(r for r in fake_stripe.requests if r["path"] == "/v1/billing_portal/sessions")
+    assert portal["params"]["customer"] == member.stripe_customer_id
