@@ -1,3 +1,5 @@
+import tempfile
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -14,6 +16,10 @@ def pytest_configure(config):
         STORAGES={
             **settings.STORAGES,
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+            "evidence": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": tempfile.mkdtemp(prefix="evidence-"), "base_url": None},
+            },
         },
     ).enable()
 

@@ -1,0 +1,194 @@
+"""Standards frameworks (versioned data) and members' CPD entries with evidence."""
+
+import uuid
+
+from django.core.files.storage import storages
+from django.db import models
+from django.db.models.functions import Mod
+from django.db.models.lookups import Exact
+
+from members.models import ManagementLevel, Member
+
+
+class Framework(models.Model):
+    """One version of a standards framework. A family (``key``) has at most one
+    current version; entries keep the version they were mapped to."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        CURRENT = "current", "Current"
+        RETIRED = "retired", "Retired"
+
+    key = models.SlugField(max_length=50, help_text="The family, shared by every version.")
+    name = models.CharField(max_length=200)
+    short_name = models.CharField(max_length=40)
+    version = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    published_on = models.DateField(null=True, blank=True)
+    is_primary = models.BooleanField(
+        default=False,
+        help_text="Members map entries to this family; the others are views via the crosswalk.",
+    )
+    source_note = models.TextField(
+        blank=True, help_text="Where the names come from; descriptions are our own."
+    )
+
+    class Meta:
+        ordering = ["-is_primary", "key", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="framework_unique_version"),
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(status="current"), name="framework_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.get_status_display().lower()})"
+
+
+class Domain(models.Model):
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="domains")
+    code = models.CharField(max_length=10)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["framework", "order", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["framework", "code"], name="domain_unique_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+
+class Standard(models.Model):
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="standards")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="standards")
+    code = models.CharField(max_length=10)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    # The crosswalk: the other frameworks' dimensions and domains this standard counts towards.
+    counts_towards = models.ManyToManyField(
+        Domain, blank=True, related_name="crosswalked_standards"
+    )
+
+    class Meta:
+        ordering = ["framework", "domain__order", "order", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["framework", "code"], name="standard_unique_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+
+class Indicator(models.Model):
+    """What meeting a standard looks like at one management level."""
+
+    standard = models.ForeignKey(Standard, on_delete=models.CASCADE, related_name="indicators")
+    level = models.CharField(max_length=20, choices=ManagementLevel)
+    text = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["standard", "level"], name="indicator_one_per_level")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.standard.code} ({self.level})"
+
+
+class ActivityType(models.TextChoices):
+    FORMAL = "formal", "Formal learning"
+    WORK_BASED = "work_based", "Work-based learning"
+    SELF_DIRECTED = "self_directed", "Self-directed learning"
+    PROFESSIONAL = "professional", "Professional activity"
+    OTHER = "other", "Other"
+
+
+class Entry(models.Model):
+    """One piece of CPD a member logged."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="cpd_entries")
+    title = models.CharField(max_length=200)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    # Whole minutes, in quarter-hour steps: exact sums, no floating point.
+    minutes = models.PositiveIntegerField()
+    activity_type = models.CharField(max_length=20, choices=ActivityType)
+    provider = models.CharField(max_length=200, blank=True)
+    participatory = models.BooleanField(
+        help_text="Learning with others (a course, a workshop, coaching), as opposed to on your own."
+    )
+    reflection_learned = models.TextField("what I learned", blank=True)
+    reflection_applied = models.TextField("how I applied it", blank=True)
+    reflection_impact = models.TextField("impact on my service and its users", blank=True)
+    link = models.URLField(blank=True, max_length=500)
+    standards = models.ManyToManyField(Standard, blank=True, related_name="entries")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-ends_on", "-id"]
+        verbose_name_plural = "entries"
+        indexes = [models.Index(fields=["member", "ends_on"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minutes__gt=0), name="entry_minutes_positive"
+            ),
+            models.CheckConstraint(
+                condition=Exact(Mod("minutes", 15), 0), name="entry_quarter_hours"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")), name="entry_dates_in_order"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(activity_type__in=ActivityType.values), name="entry_type_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def hours(self) -> float:
+        return self.minutes / 60
+
+    @property
+    def has_reflection(self) -> bool:
+        return bool(
+            self.reflection_learned.strip()
+            and self.reflection_applied.strip()
+            and self.reflection_impact.strip()
+        )
+
+
+def evidence_storage():
+    """Evidence lives in its own storage, outside anything the web server serves."""
+    return storages["evidence"]
+
+
+def evidence_upload_to(instance: "Evidence", filename: str) -> str:
+    # A generated name: nothing the uploader chose reaches the file system.
+    return f"{instance.entry.member.public_id}/{uuid.uuid4().hex}"
+
+
+class Evidence(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="evidence")
+    file = models.FileField(storage=evidence_storage, upload_to=evidence_upload_to, max_length=200)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        verbose_name_plural = "evidence"
+
+    def __str__(self) -> str:
+        return self.original_name
