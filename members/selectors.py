@@ -12,7 +12,6 @@ from django.conf import settings
 
 from members import services
 from members.models import (
-    GOOD_STANDING,
     GradeChange,
     Invoice,
     Member,
@@ -96,14 +95,9 @@ class MemberDashboard:
 
     @property
     def renewal_starts_on(self) -> dt.date | None:
-        """Where a payment today would start the next period, if it renews the current one.
-
-        Mirrors ``membership_payment_apply``: a member in good standing renews
-        from the day after the current period ends; anyone else starts afresh.
-        """
-        member = self.member
-        if member.status in (*GOOD_STANDING, Status.PAUSED) and member.period_ends_on:
-            return member.period_ends_on + dt.timedelta(days=1)
+        """Where a payment today would start the next period, if it renews the current one."""
+        if services.payment_renews(self.member, received_on=self.today):
+            return self.member.period_ends_on + dt.timedelta(days=1)
         return None
 
     # Which actions to offer: the services' own rules, so a button is never

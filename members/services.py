@@ -212,6 +212,23 @@ def member_awaiting_grade_review(member: Member) -> bool:
 # --- Paying and renewing --------------------------------------------------------
 
 
+def payment_renews(member: Member, *, received_on: dt.date) -> bool:
+    """Whether money received on ``received_on`` renews the member's current period.
+
+    It does for a member in good standing (or paused), and for any money that
+    arrived before the grace period ran out, however late it is recorded: the
+    member paid in time, so the new period follows the old one with no gap.
+    Otherwise (a first payment, rejoining after a lapse) a new period starts
+    on the day paid.
+    """
+    if member.period_ends_on is None:
+        return False
+    if member.status in (*GOOD_STANDING, Status.PAUSED):
+        return True
+    grace = dt.timedelta(days=settings.MEMBERSHIP_GRACE_DAYS)
+    return received_on <= member.period_ends_on + grace
+
+
 def membership_payment_apply(
     *,
     member: Member,
@@ -225,16 +242,18 @@ def membership_payment_apply(
 ) -> Payment:
     """Turn money received into a membership period, whatever the payment method.
 
-    A member in good standing (or paused) renews: the new period starts the day
-    after the latest one ends, so a renewal never shortens a period and, paid
-    in time or in grace, leaves no gap. Anyone else (applicant, lapsed,
-    resigned) starts a new period on the day paid, keeping their number.
+    A renewal (``payment_renews``) starts the day after the latest period
+    ends, so it never shortens a period and, paid in time or in grace, leaves
+    no gap. Anyone else (applicant, lapsed, resigned) starts a new period on
+    the day paid, keeping their number.
     Call inside a transaction with the member locked (``member_lock``).
     """
     if member.status in (Status.SUSPENDED, Status.REMOVED, Status.DECEASED):
         raise MembershipError(f"A {member.get_status_display().lower()} member cannot renew.")
-    renewing = member.status in (*GOOD_STANDING, Status.PAUSED) and member.period_ends_on
-    starts_on = member.period_ends_on + dt.timedelta(days=1) if renewing else received_on
+    if payment_renews(member, received_on=received_on):
+        starts_on = member.period_ends_on + dt.timedelta(days=1)
+    else:
+        starts_on = received_on
     period = MembershipPeriod.objects.create(
         member=member, grade=member.grade, starts_on=starts_on, ends_on=period_end_for(starts_on)
     )

@@ -524,3 +524,40 @@ def test_a_suspension_ended_during_missed_days_is_lifted_on_its_own_date(today, 
     other.refresh_from_db()
     assert other.status == Status.ACTIVE
     assert other.status_since == JOIN_DAY + dt.timedelta(days=11)
+
+
+def test_money_received_in_grace_but_recorded_after_the_lapse_renews_without_a_gap(
+    today, registrar
+):
+    """Regression: a payment recorded after the member had lapsed started a new
+    period on the day received, leaving a gap (or an overlap) although the
+    money arrived in time."""
+    member = active_member(registrar, today)
+    end = member.period_ends_on
+    invoice = services.invoice_raise(member=member, payer_organisation="Trust")
+    today.set(end + dt.timedelta(days=45))
+    membership_daily_run(today=today.value)
+    member.refresh_from_db()
+    assert member.status == Status.LAPSED
+
+    services.invoice_record_payment(
+        invoice=invoice, received_on=end + dt.timedelta(days=10), reference="BACS", actor=registrar
+    )
+    member.refresh_from_db()
+    first, second = member.periods.order_by("starts_on")
+    assert second.starts_on == first.ends_on + dt.timedelta(days=1)
+    assert member.status == Status.ACTIVE
+    assert member.period_ends_on == dt.date(2028, 3, 9)
+    assert member_status_on(member=member, on=end + dt.timedelta(days=40)) == Status.ACTIVE
+
+
+def test_money_received_after_the_lapse_starts_a_new_period(today, registrar):
+    member = active_member(registrar, today)
+    end = member.period_ends_on
+    today.set(end + dt.timedelta(days=45))
+    membership_daily_run(today=today.value)
+    member.refresh_from_db()
+    assert not services.payment_renews(member, received_on=today.value)
+    pay(member, registrar, end + dt.timedelta(days=31))
+    member.refresh_from_db()
+    assert member.periods.last().starts_on == end + dt.timedelta(days=31)
