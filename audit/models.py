@@ -24,6 +24,9 @@ class Action(models.TextChoices):
     INVOICE_CANCELLED = "invoice.cancelled", "Invoice cancelled"
     MEMBER_PAYMENT_METHOD_CHANGED = "member.payment_method_changed", "Payment method changed"
     PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
+    CPD_ENTRY_CREATED = "cpd.entry_created", "CPD entry logged"
+    CPD_ENTRY_UPDATED = "cpd.entry_updated", "CPD entry changed"
+    CPD_ENTRY_DELETED = "cpd.entry_deleted", "CPD entry deleted"
 
 
 GENESIS_HASH = "0" * 64

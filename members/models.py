@@ -114,7 +114,16 @@ class Grade(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     post_nominals = models.CharField(max_length=20, blank=True)
     annual_fee_pence = models.PositiveIntegerField()
-    cpd_hours_required = models.PositiveSmallIntegerField(default=30)
+    cpd_hours_required = models.PositiveSmallIntegerField(
+        "CPD hours a year", default=30, help_text="Pro-rated for part years and pauses."
+    )
+    cpd_participatory_percent = models.PositiveSmallIntegerField(
+        "participatory share (%)",
+        default=50,
+        help_text="Of the hours, the share learned with others.",
+    )
+    cpd_reflections_required = models.PositiveSmallIntegerField("reflections a year", default=3)
+    cpd_domains_required = models.PositiveSmallIntegerField("domains a year", default=3)
     requires_review = models.BooleanField(
         default=False, help_text="Joining or moving to this grade needs a registrar's approval."
     )
