@@ -192,6 +192,11 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Only for tests and local fakes: where the SDK sends API calls.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
+# --- CPD ----------------------------------------------------------------------
+
+# The CPD year starts on the 1st of this month (4: April to March, the NHS year).
+CPD_YEAR_START_MONTH = env.int("CPD_YEAR_START_MONTH", default=4)
+
 # --- Background tasks -------------------------------------------------------
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -6,6 +6,7 @@ from django.core.files.storage import storages
 from django.db import models
 from django.db.models.functions import Mod
 from django.db.models.lookups import Exact
+from django.utils.functional import LazyObject
 
 from members.models import ManagementLevel, Member
 
@@ -167,9 +168,18 @@ class Entry(models.Model):
         )
 
 
+class _EvidenceStorage(LazyObject):
+    def _setup(self):
+        self._wrapped = storages["evidence"]
+
+
+_evidence_storage = _EvidenceStorage()
+
+
 def evidence_storage():
-    """Evidence lives in its own storage, outside anything the web server serves."""
-    return storages["evidence"]
+    """Evidence lives in its own storage (settings.STORAGES["evidence"]), outside
+    anything the web server serves. Looked up on first use, not at import."""
+    return _evidence_storage
 
 
 def evidence_upload_to(instance: "Evidence", filename: str) -> str:

@@ -1,0 +1,318 @@
+"""Reads for the CPD log and progress, each in a fixed number of queries."""
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+
+from cpd.models import Domain, Entry, Framework, Standard
+from members.models import Member, Status, StatusEvent
+
+# Days on which a member owes CPD: while a member, except while paused.
+OWING_STATUSES = (Status.ACTIVE, Status.GRACE, Status.SUSPENDED)
+GAP_DAYS = 90  # "a gap of 3 months or more"
+
+
+@dataclass(frozen=True)
+class CPDYear:
+    starts_on: dt.date
+    ends_on: dt.date
+
+    @property
+    def label(self) -> str:
+        if self.starts_on.month == 1:
+            return str(self.starts_on.year)
+        return f"{self.starts_on.year}/{str(self.ends_on.year)[-2:]}"
+
+    @property
+    def days(self) -> int:
+        return (self.ends_on - self.starts_on).days + 1
+
+    def contains(self, day: dt.date) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
+def cpd_year_containing(day: dt.date) -> CPDYear:
+    """The CPD year a date falls in (April to March by default: the NHS year)."""
+    month = settings.CPD_YEAR_START_MONTH
+    start_year = day.year if day.month >= month else day.year - 1
+    starts_on = dt.date(start_year, month, 1)
+    next_start = dt.date(start_year + 1, month, 1)
+    return CPDYear(starts_on, next_start - dt.timedelta(days=1))
+
+
+def cpd_year_starting(year: int) -> CPDYear:
+    return cpd_year_containing(dt.date(year, settings.CPD_YEAR_START_MONTH, 1))
+
+
+# --- The log ----------------------------------------------------------------------------
+
+
+SORTS = {
+    "newest": ("-ends_on", "-id"),
+    "oldest": ("ends_on", "id"),
+    "hours": ("-minutes", "-ends_on"),
+    "title": ("title", "-ends_on"),
+}
+
+
+def cpd_entries(
+    *,
+    member: Member,
+    year: CPDYear | None = None,
+    activity_type: str = "",
+    standard: Standard | None = None,
+    text: str = "",
+    sort: str = "newest",
+) -> QuerySet[Entry]:
+    """The member's entries, filtered and sorted, with what the list shows prefetched."""
+    entries = Entry.objects.filter(member=member)
+    if year:
+        entries = entries.filter(ends_on__range=(year.starts_on, year.ends_on))
+    if activity_type:
+        entries = entries.filter(activity_type=activity_type)
+    if standard:
+        entries = entries.filter(standards=standard)
+    if text:
+        entries = entries.filter(
+            Q(title__icontains=text)
+            | Q(provider__icontains=text)
+            | Q(reflection_learned__icontains=text)
+            | Q(reflection_applied__icontains=text)
+            | Q(reflection_impact__icontains=text)
+        )
+    return entries.order_by(*SORTS.get(sort, SORTS["newest"])).prefetch_related(
+        Prefetch(
+            "standards", queryset=Standard.objects.order_by("code").select_related("framework")
+        ),
+        "evidence",
+    )
+
+
+def cpd_entry_for_member(*, member: Member, public_id) -> Entry:
+    """One of the member's own entries; anyone else's does not exist (404)."""
+    return cpd_entries(member=member).get(public_id=public_id)
+
+
+def primary_framework() -> Framework | None:
+    return Framework.objects.filter(is_primary=True, status=Framework.Status.CURRENT).first()
+
+
+def standards_for_picker() -> list[Domain]:
+    """The current framework's domains with their standards, for the entry form."""
+    framework = primary_framework()
+    if framework is None:
+        return []
+    return list(
+        framework.domains.prefetch_related(
+            Prefetch("standards", queryset=Standard.objects.order_by("order", "code"))
+        )
+    )
+
+
+# --- Requirement and progress ---------------------------------------------------------------
+
+
+@dataclass
+class Requirement:
+    fraction: float  # of a full year the member owes CPD for
+    minutes: int
+    participatory_minutes: int
+    reflections: int
+    domains: int
+    paused_days: int
+    member_days: int
+
+
+def _owing_days(events: list[StatusEvent], year: CPDYear) -> tuple[int, int]:
+    """Days in the year the member owes CPD for, and days paused, from their status history.
+
+    The current status is assumed to continue to the end of the year."""
+    owing = paused = 0
+    for i, event in enumerate(events):
+        start = max(event.effective_date, year.starts_on)
+        end = (
+            events[i + 1].effective_date - dt.timedelta(days=1)
+            if i + 1 < len(events)
+            else year.ends_on
+        )
+        end = min(end, year.ends_on)
+        if end < start:
+            continue
+        days = (end - start).days + 1
+        if event.to_status in OWING_STATUSES:
+            owing += days
+        elif event.to_status == Status.PAUSED:
+            paused += days
+    return owing, paused
+
+
+def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent]) -> Requirement:
+    """The grade's yearly requirement, pro-rated for the days owed.
+
+    Hours are rounded up to a quarter hour; reflections and domains up to a
+    whole one. Someone who owes for the whole year owes exactly the grade's figures."""
+    grade = member.grade
+    owing, paused = _owing_days(events, year)
+    fraction = owing / year.days
+    minutes = math.ceil(grade.cpd_hours_required * 60 * fraction / 15) * 15
+    return Requirement(
+        fraction=fraction,
+        minutes=minutes,
+        participatory_minutes=math.ceil(minutes * grade.cpd_participatory_percent / 100 / 15) * 15,
+        reflections=math.ceil(grade.cpd_reflections_required * fraction),
+        domains=math.ceil(grade.cpd_domains_required * fraction),
+        paused_days=paused,
+        member_days=owing,
+    )
+
+
+@dataclass
+class DomainProgress:
+    domain: Domain
+    minutes: int = 0
+    entries: int = 0
+
+    @property
+    def hours(self) -> float:
+        return self.minutes / 60
+
+
+@dataclass
+class FrameworkView:
+    framework: Framework
+    domains: list[DomainProgress]
+
+    @property
+    def max_minutes(self) -> int:
+        return max((d.minutes for d in self.domains), default=0)
+
+
+@dataclass
+class Progress:
+    member: Member
+    year: CPDYear
+    requirement: Requirement
+    entries: list[Entry]
+    minutes: int = 0
+    participatory_minutes: int = 0
+    reflections: int = 0
+    views: list[FrameworkView] = field(default_factory=list)
+    untouched_standards: list[Standard] = field(default_factory=list)
+    gaps: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+
+    @property
+    def hours(self) -> float:
+        return self.minutes / 60
+
+    @property
+    def domains_touched(self) -> int:
+        primary = next((v for v in self.views if v.framework.is_primary), None)
+        return sum(1 for d in primary.domains if d.minutes) if primary else 0
+
+    @property
+    def met(self) -> dict[str, bool]:
+        req = self.requirement
+        return {
+            "hours": self.minutes >= req.minutes,
+            "participatory": self.participatory_minutes >= req.participatory_minutes,
+            "reflections": self.reflections >= req.reflections,
+            "domains": self.domains_touched >= req.domains,
+        }
+
+    @property
+    def all_met(self) -> bool:
+        return all(self.met.values())
+
+
+def _gaps(entries: list[Entry], year: CPDYear, today: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Stretches of 3 months or more in the year with no CPD (up to today)."""
+    end_of_view = min(today, year.ends_on)
+    covered = sorted(
+        (max(e.starts_on, year.starts_on), min(e.ends_on, end_of_view)) for e in entries
+    )
+    gaps, cursor = [], year.starts_on
+    for start, end in covered:
+        if (start - cursor).days >= GAP_DAYS:
+            gaps.append((cursor, start - dt.timedelta(days=1)))
+        cursor = max(cursor, end + dt.timedelta(days=1))
+    if (end_of_view - cursor).days + 1 >= GAP_DAYS:
+        gaps.append((cursor, end_of_view))
+    return gaps
+
+
+def cpd_progress(*, member: Member, year: CPDYear, today: dt.date) -> Progress:
+    """Hours against the requirement, by domain in every current framework.
+
+    An entry counts in full towards each domain it touches (it is not split),
+    and through the crosswalk towards the other frameworks' domains. Seven
+    queries, however many entries."""
+    events = list(StatusEvent.objects.filter(member=member).order_by("effective_date", "id"))
+    entries = list(
+        Entry.objects.filter(
+            member=member, ends_on__range=(year.starts_on, year.ends_on)
+        ).prefetch_related(
+            Prefetch(
+                "standards",
+                queryset=Standard.objects.select_related("domain__framework").prefetch_related(
+                    Prefetch("counts_towards", queryset=Domain.objects.select_related("framework"))
+                ),
+            )
+        )
+    )
+    frameworks = list(
+        Framework.objects.filter(status=Framework.Status.CURRENT).prefetch_related(
+            Prefetch("domains", queryset=Domain.objects.order_by("order", "code")),
+            Prefetch("standards", queryset=Standard.objects.order_by("order", "code")),
+        )
+    )
+    progress = Progress(
+        member=member,
+        year=year,
+        requirement=cpd_requirement(member=member, year=year, events=events),
+        entries=entries,
+    )
+    # Keyed by (family, domain code), so an entry mapped to an older version of
+    # a framework still counts in the current one.
+    by_domain: dict[tuple[str, str], DomainProgress] = {}
+    for framework in frameworks:
+        view = FrameworkView(framework, [DomainProgress(d) for d in framework.domains.all()])
+        by_domain.update({(framework.key, d.domain.code): d for d in view.domains})
+        progress.views.append(view)
+
+    touched_standards = set()
+    for entry in entries:
+        progress.minutes += entry.minutes
+        if entry.participatory:
+            progress.participatory_minutes += entry.minutes
+        if entry.has_reflection:
+            progress.reflections += 1
+        domain_keys = set()
+        for standard in entry.standards.all():
+            touched_standards.add(standard.code)
+            domain_keys.add((standard.domain.framework.key, standard.domain.code))
+            domain_keys.update((d.framework.key, d.code) for d in standard.counts_towards.all())
+        for key in domain_keys:
+            if key in by_domain:
+                by_domain[key].minutes += entry.minutes
+                by_domain[key].entries += 1
+
+    primary = next((f for f in frameworks if f.is_primary), None)
+    if primary:
+        progress.untouched_standards = [
+            s for s in primary.standards.all() if s.code not in touched_standards
+        ]
+    progress.gaps = _gaps(entries, year, today)
+    return progress
+
+
+def cpd_domain_totals(*, member: Member, year: CPDYear) -> dict[str, dict[str, int]]:
+    """Minutes per domain code in each framework family (for exports and tests)."""
+    totals: dict[str, dict[str, int]] = defaultdict(dict)
+    progress = cpd_progress(member=member, year=year, today=year.ends_on)
+    for view in progress.views:
+        totals[view.framework.key] = {d.domain.code: d.minutes for d in view.domains}
+    return dict(totals)
