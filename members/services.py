@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from audit.models import Action
@@ -945,19 +945,27 @@ def reminders_schedule(*, today: dt.date) -> int:
 def reminders_send(*, today: dt.date) -> tuple[int, int]:
     """Send each unsent reminder once, marking it sent in the same transaction.
 
-    A failed send is recorded and retried on the next run (up to 5 attempts).
+    A failed send is recorded and retried on the next run (up to 5 attempts),
+    but only while it still applies: a member who has since renewed, resigned
+    or left the register is not told to renew.
     Rows are locked with SKIP LOCKED, so two overlapping runs never both send one.
     """
     sent = failed = 0
+    still_due = Q(
+        sent_at__isnull=True,
+        period__member__status__in=GOOD_STANDING,
+        period__member__resign_at_period_end=False,
+        period__member__period_ends_on=F("period__ends_on"),
+    )
     pending = Reminder.objects.filter(
-        sent_at__isnull=True, attempts__lt=REMINDER_MAX_ATTEMPTS, due_on__lte=today
+        still_due, attempts__lt=REMINDER_MAX_ATTEMPTS, due_on__lte=today
     ).values_list("pk", flat=True)
     for reminder_id in list(pending):
         with transaction.atomic():
             reminder = (
                 Reminder.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("period__member__user", "period__member__grade")
-                .filter(pk=reminder_id, sent_at__isnull=True)
+                .filter(still_due, pk=reminder_id)
                 .first()
             )
             if reminder is None:

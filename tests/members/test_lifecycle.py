@@ -561,3 +561,30 @@ def test_money_received_after_the_lapse_starts_a_new_period(today, registrar):
     pay(member, registrar, end + dt.timedelta(days=31))
     member.refresh_from_db()
     assert member.periods.last().starts_on == end + dt.timedelta(days=31)
+
+
+@pytest.mark.parametrize("change", ["renewed", "resigned", "died"])
+def test_a_failed_reminder_is_not_retried_once_it_no_longer_applies(today, registrar, change):
+    """Regression: a reminder whose first send failed was retried even after the
+    member had renewed, resigned or died, telling them to renew."""
+    member = active_member(registrar, today)
+    day = member.period_ends_on - dt.timedelta(days=14)
+    with mock.patch(
+        "django.core.mail.EmailMultiAlternatives.send",
+        side_effect=ConnectionRefusedError("smtp down"),
+    ):
+        assert membership_daily_run(today=day).reminders_failed == 1
+    today.set(day)
+    if change == "renewed":
+        pay(member, registrar, day)
+    elif change == "resigned":
+        services.member_resign(member=member, at_period_end=False)
+    else:
+        services.member_record_death(member=member, actor=registrar, reason="HR", died_on=day)
+    mail.outbox.clear()
+
+    report = membership_daily_run(today=day + dt.timedelta(days=1))
+
+    assert (report.reminders_sent, report.reminders_failed) == (0, 0)
+    assert not [m for m in mail.outbox if "membership ends" in m.subject]
+    assert Reminder.objects.get().sent_at is None
