@@ -1,6 +1,8 @@
 """Create demo accounts for trying the site locally. Safe to run repeatedly."""
 
 import datetime as dt
+from contextlib import contextmanager
+from unittest import mock
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
@@ -8,6 +10,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -15,6 +18,50 @@ from members import services
 from members.models import Grade, ManagementLevel, Member, Organisation, User
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published on purpose; refused in production)
+
+# (days ago, title, hours, activity type, participatory, provider): a year of a middle manager's CPD.
+DEMO_CPD = [
+    (
+        330,
+        "Leading through winter pressures masterclass",
+        "6",
+        "formal",
+        True,
+        "Regional leadership academy",
+    ),
+    (
+        300,
+        "Action learning set: difficult conversations",
+        "2.5",
+        "work_based",
+        True,
+        "Trust OD team",
+    ),
+    (270, "Reading: The NHS workforce plan explained", "1.5", "self_directed", False, ""),
+    (
+        240,
+        "Budget setting with finance business partner",
+        "3",
+        "work_based",
+        True,
+        "Finance directorate",
+    ),
+    (200, "Quality improvement fundamentals (online)", "4.25", "formal", False, "QI faculty"),
+    (170, "Shadowing the ICB urgent care lead", "5", "work_based", True, "Integrated care board"),
+    (150, "Mentoring a new ward manager", "3", "professional", True, ""),
+    (120, "Equality impact assessments workshop", "2", "formal", True, "EDI team"),
+    (90, "Podcast series on system leadership", "2.75", "self_directed", False, ""),
+    (
+        60,
+        "Project management: running a change programme",
+        "7",
+        "formal",
+        True,
+        "Professional body",
+    ),
+    (30, "Presenting to the board's quality committee", "1.5", "professional", True, ""),
+    (10, "Rota redesign review with e-rostering team", "2", "work_based", True, "Workforce team"),
+]
 
 DEMO_USERS = [
     # (role shown in the output, email, given name, family name, extra fields)
@@ -31,6 +78,13 @@ DEMO_USERS = [
     ("Member", "member3@example.org", "Priya", "Shah", {}),
     ("Employer", "employer@example.org", "Emma", "Clarke", {}),
 ]
+
+
+@contextmanager
+def _as_of(day: dt.date):
+    """Record demo history as if it happened on ``day``."""
+    with mock.patch.object(services, "local_today", return_value=day):
+        yield
 
 
 class Command(BaseCommand):
@@ -57,7 +111,7 @@ class Command(BaseCommand):
                 line += f"  TOTP secret: {secret}"
             self.stdout.write(line)
         self.stdout.write(
-            "member@ is active (paid by invoice), member2@ has an invoice to pay, "
+            "member@ is active (paid by invoice, a year of CPD), member2@ has an invoice to pay, "
             "member3@ waits for a Fellow review; the registrar's pages are at /registrar/."
         )
         self.stdout.write(
@@ -93,36 +147,97 @@ class Command(BaseCommand):
                 "review",
             ),
         ]
+        today = services.local_today()
         for email, grade_slug, level, job_title, stage in plans:
             user = users[email]
             if Member.objects.filter(user=user).exists():
                 continue
-            member = services.member_join(
-                user=user,
-                grade=Grade.objects.get(slug=grade_slug),
-                job_title=job_title,
-                management_level=level,
-                organisation=trust,
-                register_consent=True,
-                agreed_code_of_conduct=True,
-                statement="Twenty years leading acute and community services."
-                if stage == "review"
-                else "",
-            )
+            # The active member's history is written as if it happened on the
+            # days it would have: joined 14 months ago, renewed 2 months ago.
+            joined_on = today - dt.timedelta(days=430) if stage == "paid" else today
+            with _as_of(joined_on):
+                member = services.member_join(
+                    user=user,
+                    grade=Grade.objects.get(slug=grade_slug),
+                    job_title=job_title,
+                    management_level=level,
+                    organisation=trust,
+                    register_consent=True,
+                    agreed_code_of_conduct=True,
+                    statement="Twenty years leading acute and community services."
+                    if stage == "review"
+                    else "",
+                )
             if stage == "review":
                 continue
-            invoice = services.invoice_raise(
-                member=member,
-                payer_organisation=member.organisation_name,
-                purchase_order="PO-DEMO-1",
-            )
-            if stage == "paid":
-                services.invoice_record_payment(
-                    invoice=invoice,
-                    received_on=services.local_today() - dt.timedelta(days=60),
-                    reference="BACS DEMO",
-                    actor=registrar,
+            if stage == "invoiced":
+                services.invoice_raise(
+                    member=member,
+                    payer_organisation=member.organisation_name,
+                    purchase_order="PO-DEMO-2",
                 )
+                continue
+            for paid_on, po in (
+                (joined_on + dt.timedelta(days=10), "PO-DEMO-1"),
+                (today - dt.timedelta(days=60), "PO-DEMO-3"),
+            ):
+                with _as_of(paid_on):
+                    invoice = services.invoice_raise(
+                        member=member,
+                        payer_organisation=member.organisation_name,
+                        purchase_order=po,
+                    )
+                    services.invoice_record_payment(
+                        invoice=invoice, received_on=paid_on, reference="BACS DEMO", actor=registrar
+                    )
+            self._cpd_year(member)
+
+    def _cpd_year(self, member: Member) -> None:
+        """A realistic year of CPD, mapped to the current standards, some with evidence."""
+        from cpd.models import Standard
+        from cpd.selectors import primary_framework
+        from cpd.services import cpd_entry_create
+
+        framework = primary_framework()
+        if framework is None:
+            return
+        standards = list(
+            Standard.objects.filter(framework=framework).order_by("domain__order", "order")
+        )
+        if not standards:
+            return
+        today = services.local_today()
+        for i, (days_ago, title, hours, kind, participatory, provider) in enumerate(DEMO_CPD):
+            day = today - dt.timedelta(days=days_ago)
+            picked = [standards[(i * 3) % len(standards)], standards[(i * 5 + 1) % len(standards)]]
+            files = []
+            if i % 3 == 0:
+                files = [
+                    SimpleUploadedFile(
+                        f"{title.lower().replace(' ', '-')[:40]}-notes.txt",
+                        f"Notes: {title}\nWhat I took away and what I will try next.\n".encode(),
+                    )
+                ]
+            cpd_entry_create(
+                member=member,
+                actor=member.user,
+                title=title,
+                starts_on=day,
+                ends_on=day,
+                hours=hours,
+                activity_type=kind,
+                participatory=participatory,
+                provider=provider,
+                reflection_learned="What I learned: " + title.lower() + ".",
+                reflection_applied="I used it with my team the following week."
+                if i % 2 == 0
+                else "",
+                reflection_impact="Patients waited less and staff knew what to expect."
+                if i % 2 == 0
+                else "",
+                standards=picked,
+                files=files,
+            )
 
     def _user(self, email, given, family, extra) -> User:
         user, created = User.objects.get_or_create(
