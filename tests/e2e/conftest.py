@@ -3,9 +3,14 @@
 Every page a test opens is watched: a request to any host but the live server,
 a console error (which is how Chromium reports CSP violations) or an uncaught
 script error fails the test. ``axe`` runs axe-core on the current page.
+
+The helpers at the end (signing in and out, finding the main content, URL
+patterns for named routes) are shared by the browser tests, which import them
+from here.
 """
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
+
+from tests.factories import TEST_PASSWORD
+from tests.totp import current_code
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -218,3 +227,73 @@ def _describe(url: str, violations: list[dict]) -> str:
 @pytest.fixture
 def axe(watch):
     return Axe(watch)
+
+
+# --- Shared page helpers ----------------------------------------------------------
+
+
+def field_label(words: str) -> re.Pattern:
+    """A label pattern that ignores case and a trailing colon."""
+    return re.compile(rf"^\s*(?:{words})\s*:?\s*$", re.IGNORECASE)
+
+
+EMAIL = field_label(r"email( address)?")
+PASSWORD = field_label("(create a )?password")
+CODE = re.compile(r"\bcode\b", re.IGNORECASE)
+SIGN_IN = re.compile(r"^(sign in|log in|continue)$", re.IGNORECASE)
+
+
+def main(page):
+    return page.get_by_role("main")
+
+
+def heading(page):
+    return page.get_by_role("heading", level=1)
+
+
+def at(url_name, *, exact=True, **kwargs):
+    """A URL pattern for a named route (query string allowed unless exact)."""
+    path = reverse(url_name, kwargs=kwargs or None)
+    return re.compile(re.escape(path) + ("$" if exact else r"(\?.*)?$"))
+
+
+def link_to(page, url_name):
+    """The link in the page body that goes to a named URL, whatever its words."""
+    return main(page).locator(f"a[href='{reverse(url_name)}']").first
+
+
+def sign_in(page, axe, email, password=TEST_PASSWORD):
+    """Sign in through the login page (checking it with axe); a second factor may follow."""
+    page.goto(reverse("account_login"))
+    axe(page)
+    main(page).get_by_label(EMAIL).fill(email)
+    main(page).get_by_label(PASSWORD).fill(password)
+    main(page).get_by_role("button", name=SIGN_IN).click()
+
+
+def sign_in_with_code(page, axe, email, secret, password=TEST_PASSWORD):
+    """Sign in, then give the authenticator app's current code; ends on the dashboard."""
+    from playwright.sync_api import expect
+
+    sign_in(page, axe, email, password)
+    expect(page).to_have_url(at("mfa_authenticate", exact=False))
+    axe(page)
+    main(page).get_by_label(CODE).fill(current_code(secret))
+    main(page).get_by_role(
+        "button", name=re.compile(r"sign in|continue|confirm|verify", re.I)
+    ).click()
+    expect(page).to_have_url(at("dashboard"))
+
+
+def sign_out(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_be_visible()
+
+
+@pytest.fixture
+def totp_tolerance(settings):
+    # A code computed in the last instant of a 30-second step may reach the
+    # server in the next one; accept the neighbouring step so that never flakes.
+    settings.MFA_TOTP_TOLERANCE = 1

@@ -5,14 +5,13 @@ they point at), so the tests follow the pages through design changes.
 """
 
 import re
-import time
 from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
@@ -20,55 +19,32 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from members.models import User
+from tests.e2e.conftest import (
+    CODE,
+    EMAIL,
+    PASSWORD,
+    SIGN_IN,
+    at,
+    field_label,
+    heading,
+    link_to,
+    main,
+    sign_in,
+    sign_in_with_code,
+    sign_out,
+)
 from tests.factories import TEST_PASSWORD, StaffFactory, UserFactory
+from tests.totp import current_code
 
 pytestmark = pytest.mark.browser
 
 
-def field(words: str) -> re.Pattern:
-    """A label pattern that ignores case and a trailing colon."""
-    return re.compile(rf"^\s*(?:{words})\s*:?\s*$", re.IGNORECASE)
-
-
-EMAIL = field(r"email( address)?")
-PASSWORD = field("(create a )?password")
-PASSWORD_AGAIN = field(r"password \(again\)|confirm (your )?password|re-?enter (your )?password")
-GIVEN_NAME = field("given name|first name")
-FAMILY_NAME = field("family name|last name|surname")
-CODE = re.compile(r"\bcode\b", re.IGNORECASE)
-SIGN_IN = re.compile(r"^(sign in|log in|continue)$", re.IGNORECASE)
+PASSWORD_AGAIN = field_label(
+    r"password \(again\)|confirm (your )?password|re-?enter (your )?password"
+)
+GIVEN_NAME = field_label("given name|first name")
+FAMILY_NAME = field_label("family name|last name|surname")
 SIGN_UP = re.compile(r"^(sign up|create (an |your )?account|continue|register)$", re.IGNORECASE)
-
-
-def main(page):
-    return page.get_by_role("main")
-
-
-def at(url_name, *, exact=True):
-    """A URL pattern for a named route (query string allowed unless exact)."""
-    return re.compile(re.escape(reverse(url_name)) + ("$" if exact else r"(\?.*)?$"))
-
-
-def heading(page):
-    return page.get_by_role("heading", level=1)
-
-
-def link_to(page, url_name):
-    """The link in the page body that goes to a named URL, whatever its words."""
-    return main(page).locator(f"a[href='{reverse(url_name)}']").first
-
-
-def sign_in(page, axe, email, password=TEST_PASSWORD):
-    page.goto(reverse("account_login"))
-    axe(page)
-    main(page).get_by_label(EMAIL).fill(email)
-    main(page).get_by_label(PASSWORD).fill(password)
-    main(page).get_by_role("button", name=SIGN_IN).click()
-
-
-def sign_out(page):
-    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_be_visible()
 
 
 def reauthenticate_if_asked(page, axe, url_name, password=TEST_PASSWORD):
@@ -92,10 +68,6 @@ def session_value(context, key):
     return SessionStore(session_key=cookie["value"]).get(key)
 
 
-def current_totp_code(secret):
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
 def visible_text_and_values(page):
     """Everything a person can read on the page, inputs included, without spaces."""
     text = page.evaluate(
@@ -103,13 +75,6 @@ def visible_text_and_values(page):
         " Array.from(document.querySelectorAll('input, textarea'), e => e.value).join(' ')"
     )
     return re.sub(r"\s+", "", text)
-
-
-@pytest.fixture
-def totp_tolerance(settings):
-    # A code computed in the last instant of a 30-second step may reach the
-    # server in the next one; accept the neighbouring step so that never flakes.
-    settings.MFA_TOTP_TOLERANCE = 1
 
 
 def activate_totp(page, context, axe):
@@ -120,7 +85,7 @@ def activate_totp(page, context, axe):
     assert secret.upper() in visible_text_and_values(page).upper(), (
         "the set-up page must show the secret for people who cannot scan the QR code"
     )
-    main(page).get_by_label(CODE).fill(current_totp_code(secret))
+    main(page).get_by_label(CODE).fill(current_code(secret))
     main(page).get_by_role(
         "button", name=re.compile(r"activate|continue|confirm|set up|turn on|save", re.I)
     ).click()
@@ -273,14 +238,7 @@ def test_staff_must_set_up_mfa_before_admin(page, context, axe, totp_tolerance):
 
     sign_out(page)
     axe(page)
-    sign_in(page, axe, staff.email)
-    expect(page).to_have_url(at("mfa_authenticate", exact=False))
-    axe(page)
-    main(page).get_by_label(CODE).fill(current_totp_code(secret))
-    main(page).get_by_role(
-        "button", name=re.compile(r"sign in|continue|confirm|verify", re.I)
-    ).click()
-    expect(page).to_have_url(at("dashboard"))
+    sign_in_with_code(page, axe, staff.email, secret)
     axe(page)
 
     page.goto(reverse("admin:index"))
