@@ -48,6 +48,7 @@ def test_invalid_form_links_the_error_summary_to_each_field():
     )
     assert re.search(r'<input[^>]*name="name"[^>]*aria-invalid="true"', html)
     assert "nhsuk-form-group nhsuk-form-group--error" in html
+    assert '<fieldset class="nhsuk-fieldset" aria-describedby="id_level_error">' in html
 
 
 def test_built_css_requests_no_other_host():
