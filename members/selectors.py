@@ -47,6 +47,7 @@ RENEWAL_OPENS_DAYS_BEFORE = -min(services.REMINDER_OFFSETS.values())
 class NextStep(enum.StrEnum):
     JOIN = "join"
     AWAITING_REVIEW = "awaiting_review"
+    CHOOSE_GRADE = "choose_grade"  # an applicant whose grade a registrar did not approve
     PAY = "pay"  # an applicant whose grade needs no review, with no invoice yet
     PAY_INVOICE = "pay_invoice"  # an invoice is open
     RENEW = "renew"  # active, near the end of the period, or in grace
@@ -140,6 +141,7 @@ def member_next_step(
     member: Member,
     open_invoice: Invoice | None,
     pending_grade_change: GradeChange | None,
+    grade_unapproved: bool,
     today: dt.date,
 ) -> NextStep:
     """The one thing the member should do next, from their state alone."""
@@ -153,7 +155,9 @@ def member_next_step(
     if open_invoice is not None:
         return NextStep.PAY_INVOICE
     if status == Status.APPLICANT:
-        return NextStep.AWAITING_REVIEW if pending_grade_change else NextStep.PAY
+        if pending_grade_change:
+            return NextStep.AWAITING_REVIEW
+        return NextStep.CHOOSE_GRADE if grade_unapproved else NextStep.PAY
     if status == Status.GRACE:
         return NextStep.RENEW
     if status in (Status.LAPSED, Status.RESIGNED):
@@ -180,7 +184,12 @@ def member_dashboard(*, member: Member) -> MemberDashboard:
         status_events=events,
         pending_grade_change=pending,
         next_step=member_next_step(
-            member=member, open_invoice=open_invoice, pending_grade_change=pending, today=today
+            member=member,
+            open_invoice=open_invoice,
+            pending_grade_change=pending,
+            # Asked only of an applicant at a reviewed grade with nothing pending.
+            grade_unapproved=pending is None and services.member_grade_unapproved(member),
+            today=today,
         ),
         today=today,
     )

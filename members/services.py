@@ -209,6 +209,36 @@ def member_awaiting_grade_review(member: Member) -> bool:
     return member.grade_changes.filter(state=GradeChange.State.PENDING).exists()
 
 
+def member_grade_unapproved(member: Member) -> bool:
+    """An applicant at a grade that needs a registrar's approval and never got it
+    (the registrar declined): they must choose another grade before paying."""
+    return (
+        member.status == Status.APPLICANT
+        and member.grade.requires_review
+        and not member.grade_changes.filter(
+            to_grade=member.grade, state=GradeChange.State.APPROVED
+        ).exists()
+    )
+
+
+def member_payment_refusal(member: Member) -> str | None:
+    """Why the member cannot pay for membership now, or None if they can.
+
+    Every way of paying (invoice, card, Direct Debit) asks this first, so a
+    grade is never paid for without the approval it needs.
+    """
+    if not member_can(member, "raise_invoice"):
+        return f"Payment is not possible while membership is {member.get_status_display().lower()}."
+    if member_awaiting_grade_review(member):
+        return "Your grade is waiting for a registrar's review; you can pay once it is approved."
+    if member_grade_unapproved(member):
+        return (
+            f"The {member.grade.name} grade needs a registrar's approval, which it does not have. "
+            "Choose another grade, then pay."
+        )
+    return None
+
+
 # --- Paying and renewing --------------------------------------------------------
 
 
@@ -321,13 +351,8 @@ def invoice_raise(
     open_invoice = member.invoices.filter(state=Invoice.State.OPEN).first()
     if open_invoice:
         return open_invoice
-    _require_allowed(
-        member, "raise_invoice", "An invoice cannot be raised while membership is {status}."
-    )
-    if member_awaiting_grade_review(member):
-        raise MembershipError(
-            "Your grade is waiting for a registrar's review; you can pay once it is approved."
-        )
+    if refusal := member_payment_refusal(member):
+        raise MembershipError(refusal)
     if not payer_organisation.strip():
         raise MembershipError("Name the organisation that will pay the invoice.")
     today = local_today()

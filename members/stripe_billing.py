@@ -40,9 +40,8 @@ from members.services import (
     SUBJECT_TYPE,
     MembershipError,
     local_today,
-    member_awaiting_grade_review,
-    member_can,
     member_lock,
+    member_payment_refusal,
     membership_payment_apply,
 )
 from members.stripe_gateway import stripe_client
@@ -112,12 +111,8 @@ def stripe_checkout_start(*, member: Member, success_url: str, cancel_url: str) 
     grade = member.grade
     if not grade.stripe_price_id:
         raise MembershipError(f"Card payment is not set up for the {grade.name} grade yet.")
-    if not member_can(member, "raise_invoice"):
-        raise MembershipError(
-            f"Payment is not possible while membership is {member.get_status_display().lower()}."
-        )
-    if member_awaiting_grade_review(member):
-        raise MembershipError("Your grade is waiting for a registrar's review.")
+    if refusal := member_payment_refusal(member):
+        raise MembershipError(refusal)
     if member_live_subscription(member=member):
         raise MembershipError(
             "You already pay by card or Direct Debit; manage it from your dashboard."

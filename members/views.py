@@ -128,6 +128,7 @@ def join_review(request, member: Member):
 # Next steps in which the member cannot pay now; the dashboard explains why.
 CANNOT_PAY = {
     NextStep.AWAITING_REVIEW,
+    NextStep.CHOOSE_GRADE,
     NextStep.PAUSED,
     NextStep.SUSPENDED,
     NextStep.REMOVED,

@@ -149,6 +149,35 @@ def test_a_grade_that_needs_review_cannot_be_paid_for_until_approved(today, regi
     )
 
 
+def test_a_declined_grade_cannot_be_paid_for(today, registrar):
+    fellow = GradeFactory(name="Fellow", slug="fellow", requires_review=True)
+    member = services.member_join(
+        user=UserFactory(),
+        grade=fellow,
+        job_title="Deputy director",
+        management_level="senior",
+        organisation_other="Trust",
+        register_consent=True,
+        agreed_code_of_conduct=True,
+    )
+    services.grade_change_decide(
+        change=member.grade_changes.get(), actor=registrar, approve=False, reason="Not yet"
+    )
+    member.refresh_from_db()
+    with pytest.raises(MembershipError, match="Choose another grade"):
+        services.invoice_raise(member=member, payer_organisation="Trust")
+    # Moving to a grade that needs no review lets them pay.
+    associate = GradeFactory(name="Associate", slug="associate")
+    services.grade_change_request(member=member, to_grade=associate)
+    member.refresh_from_db()
+    assert services.member_payment_refusal(member) is None
+    # A member already at a grade that later starts needing review still renews.
+    active = active_member(registrar, today)
+    active.grade.requires_review = True
+    active.grade.save()
+    assert services.member_payment_refusal(active) is None
+
+
 def test_renewal_starts_the_day_after_the_period_ends_whenever_it_is_paid(today, registrar):
     member = active_member(registrar, today)
     first_end = member.period_ends_on

@@ -674,6 +674,38 @@ def test_change_to_a_grade_that_needs_review_goes_to_a_registrar(client, today, 
     assert "already have a grade change waiting for review" in response.text
 
 
+def test_a_declined_applicant_must_choose_another_grade_before_paying(
+    client, today, registrar, grade, fellow
+):
+    """Regression: once a registrar declined the grade someone applied for, nothing
+    was pending, so they could raise an invoice for that grade and become a member
+    of it by paying."""
+    user = UserFactory()
+    signed_in(client, user)
+    client.post(reverse("membership_join"), join_data(fellow, management_level="executive"))
+    member = Member.objects.get(user=user)
+    services.grade_change_decide(
+        change=member.grade_changes.get(), actor=registrar, approve=False, reason="Not yet"
+    )
+    assert "choose another grade" in mail.outbox[-1].body
+
+    step = next_step(client)
+    assert "Choose another grade" in step
+    assert "did not approve your application for the Senior Fellow grade" in step
+    assert reverse("membership_grade_change") in step
+    assert client.get(reverse("membership_pay"))["Location"] == reverse("dashboard")
+    response = client.post(reverse("membership_pay_by_invoice"), {"payer_organisation": "Trust"})
+    assert "needs a registrar&#x27;s approval, which it does not have" in response.text
+    assert not Invoice.objects.exists()
+
+    client.post(reverse("membership_grade_change"), {"grade": grade.pk, "statement": ""})
+    member.refresh_from_db()
+    assert member.grade == grade
+    assert "Pay for your membership" in next_step(client)
+    client.post(reverse("membership_pay_by_invoice"), {"payer_organisation": "Trust"})
+    assert Invoice.objects.get(member=member).grade == grade
+
+
 # --- History -----------------------------------------------------------------------
 
 
