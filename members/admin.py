@@ -232,6 +232,16 @@ class MemberAdmin(admin.ModelAdmin):
         # People join through the site, which starts their history properly.
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # The service refuses profile changes once a membership has ended
+        # (removed, deceased); show those records read-only rather than offer a
+        # form whose save would fail.
+        from members.services import member_can
+
+        if obj is not None and not member_can(obj, "update_profile"):
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -979,3 +979,26 @@ def test_admin_keeps_standing_read_only_and_audits_profile_edits(superuser_clien
     assert (member.job_title, member.status) == ("Director of nursing", Status.ACTIVE)
     audit = AuditEvent.objects.get(action=Action.MEMBER_PROFILE_UPDATED)
     assert audit.actor == registrar and audit.after["job_title"] == "Director of nursing"
+
+
+def test_admin_shows_a_removed_members_profile_read_only(superuser_client, registrar):
+    """Regression: the admin offered to edit a removed member's profile, and
+    saving it raised the service's refusal as a server error (500)."""
+    member = _removed(registrar)
+    url = reverse("admin:members_member_change", args=[member.pk])
+    page = superuser_client.get(url).content.decode()
+    assert 'name="job_title"' not in page and 'name="_save"' not in page
+
+    response = superuser_client.post(
+        url,
+        {
+            "job_title": "Director of nursing",
+            "management_level": "executive",
+            "organisation": "",
+            "organisation_other": "Southshire ICB",
+        },
+    )
+    assert response.status_code == 403
+    member.refresh_from_db()
+    assert member.job_title != "Director of nursing"
+    assert not AuditEvent.objects.filter(action=Action.MEMBER_PROFILE_UPDATED).exists()
