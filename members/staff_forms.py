@@ -9,8 +9,8 @@ import datetime as dt
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
+from members import services
 from members.models import Grade, Invoice, Status
 
 
@@ -117,7 +117,7 @@ class SuspendForm(StaffForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["starts_on"].initial = timezone.localdate()
+        self.fields["starts_on"].initial = services.local_today()
 
 
 class LiftSuspensionForm(StaffForm):
@@ -145,12 +145,6 @@ class RecordDeathForm(StaffForm):
         "No email is sent to the member.",
     )
 
-    def clean_died_on(self):
-        died_on = self.cleaned_data["died_on"]
-        if died_on and died_on > timezone.localdate():
-            raise ValidationError("The date of death must be today or in the past.")
-        return died_on
-
 
 class ReinstateForm(StaffForm):
     reason = reason_field()
@@ -174,7 +168,7 @@ class RecordPaymentForm(StaffForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["received_on"].initial = timezone.localdate()
+        self.fields["received_on"].initial = services.local_today()
 
 
 class CancelInvoiceForm(StaffForm):

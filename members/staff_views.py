@@ -22,7 +22,6 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from audit.selectors import audit_events_for_subject
@@ -364,7 +363,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
             "export_form": staff_forms.ExportFilterForm(auto_id="export_%s"),
             "page": page,
             "pagination": pagination,
-            "today": timezone.localdate(),
+            "today": services.local_today(),
         },
     )
 
@@ -488,7 +487,7 @@ def _export_range(request: HttpRequest) -> tuple[dt.date | None, dt.date | None]
 
 
 def _range_suffix(start: dt.date | None, end: dt.date | None) -> str:
-    return f"-{start or 'start'}-to-{end or timezone.localdate()}"
+    return f"-{start or 'start'}-to-{end or services.local_today()}"
 
 
 INVOICE_COLUMNS = [

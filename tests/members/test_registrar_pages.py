@@ -3,7 +3,9 @@
 import csv
 import datetime as dt
 import io
+import re
 import uuid
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -522,6 +524,28 @@ def test_an_impossible_date_is_an_error_on_that_field(staff_client, registrar):
     )
     page = response.content.decode()
     assert '<a href="#id_died_on_0">Enter a real date, for example 27 3 2026.</a>' in page
+    member.refresh_from_db()
+    assert member.status == Status.ACTIVE
+
+
+def test_registrar_pages_take_today_from_the_services(staff_client, registrar):
+    """Regression: the death form had its own copy of the "not in the future" rule
+    and, like the default dates, its own idea of today (not services.local_today),
+    so the page and the service could disagree about the same date."""
+    member = active_member(registrar)
+    pinned = today() - dt.timedelta(days=10)
+    death_url = reverse("registrar:member_record_death", kwargs={"public_id": member.public_id})
+    with mock.patch.object(services, "local_today", lambda: pinned):
+        page = staff_client.post(
+            death_url, {"reason": "Letter", **date_fields("died_on", pinned + dt.timedelta(days=1))}
+        ).content.decode()
+        assert "The date of death cannot be in the future." in page
+        assert "must be today or in the past" not in page
+        suspend = staff_client.get(
+            reverse("registrar:member_suspend", kwargs={"public_id": member.public_id})
+        ).content.decode()
+        typed = re.search(r'name="starts_on_day"[^>]*value="(\d+)"', suspend)
+        assert typed and typed.group(1) == str(pinned.day)
     member.refresh_from_db()
     assert member.status == Status.ACTIVE
 
