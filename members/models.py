@@ -6,6 +6,17 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+def pounds(pence: int, *, plain: bool = False) -> str:
+    """Money, held as integer pence, in pounds: the one way the site writes it.
+
+    "£1,234.50" for people to read; ``plain=True`` gives "1234.50", which a
+    spreadsheet or finance system reads as a number. No floating point.
+    """
+    sign = "-" if pence < 0 else ""
+    whole, part = divmod(abs(pence), 100)
+    return f"{sign}{whole}.{part:02d}" if plain else f"{sign}£{whole:,}.{part:02d}"
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -142,7 +153,7 @@ class Grade(models.Model):
 
     @property
     def annual_fee_display(self) -> str:
-        return f"£{self.annual_fee_pence / 100:,.2f}"
+        return pounds(self.annual_fee_pence)
 
 
 class Organisation(models.Model):
@@ -351,7 +362,7 @@ class Invoice(models.Model):
 
     @property
     def amount_display(self) -> str:
-        return f"£{self.amount_pence / 100:,.2f}"
+        return pounds(self.amount_pence)
 
 
 class Payment(models.Model):
@@ -389,7 +400,7 @@ class Payment(models.Model):
 
     @property
     def amount_display(self) -> str:
-        return f"£{self.amount_pence / 100:,.2f}"
+        return pounds(self.amount_pence)
 
 
 class Reminder(models.Model):
@@ -438,7 +449,7 @@ class Refund(models.Model):
 
     @property
     def amount_display(self) -> str:
-        return f"£{self.amount_pence / 100:,.2f}"
+        return pounds(self.amount_pence)
 
 
 class CheckoutAttempt(models.Model):

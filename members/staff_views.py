@@ -33,6 +33,7 @@ from members.models import (
     Payment,
     Refund,
     Status,
+    pounds,
 )
 from members.services import SUBJECT_TYPE, MembershipError
 
@@ -448,10 +449,6 @@ def csv_cell(value) -> str | int:
     return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
 
 
-def pounds(pence: int) -> str:
-    return f"{pence // 100}.{pence % 100:02d}"
-
-
 class _Echo:
     """A file-like object whose write hands the line back, for streaming csv.writer."""
 
@@ -534,7 +531,7 @@ def invoices_csv(request: HttpRequest) -> HttpResponse:
                 invoice.member.user.get_full_name(),
                 invoice.member.membership_number,
                 invoice.grade.name,
-                pounds(invoice.amount_pence),
+                pounds(invoice.amount_pence, plain=True),
                 invoice.amount_pence,
                 invoice.payer_organisation,
                 invoice.purchase_order,
@@ -587,7 +584,7 @@ def payments_csv(request: HttpRequest) -> HttpResponse:
                 payment.receipt_number,
                 payment.received_on,
                 payment.get_method_display(),
-                pounds(payment.amount_pence),
+                pounds(payment.amount_pence, plain=True),
                 payment.amount_pence,
                 payment.member.user.get_full_name(),
                 payment.member.membership_number,
@@ -636,7 +633,7 @@ def refunds_csv(request: HttpRequest) -> HttpResponse:
             yield [
                 payment.receipt_number,
                 refund.refunded_on,
-                pounds(refund.amount_pence),
+                pounds(refund.amount_pence, plain=True),
                 refund.amount_pence,
                 payment.member.user.get_full_name(),
                 payment.member.membership_number,

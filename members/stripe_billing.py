@@ -34,6 +34,7 @@ from members.models import (
     Refund,
     StripeEvent,
     StripeSubscription,
+    pounds,
 )
 from members.notifications import member_email_enqueue
 from members.services import (
@@ -338,7 +339,7 @@ def _apply_invoice_failed(fetched: Fetched, event=None) -> None:
     member_email_enqueue(
         member=member,
         template="payment_failed",
-        context={"amount": f"£{(_field(invoice, 'amount_due') or 0) / 100:,.2f}"},
+        context={"amount": pounds(_field(invoice, "amount_due") or 0)},
     )
 
 

@@ -27,7 +27,7 @@ from members.forms import (
     ProfileForm,
     ResignForm,
 )
-from members.models import Invoice, Member, Payment, PaymentMethod, Source, Status
+from members.models import Invoice, Member, Payment, PaymentMethod, Source, Status, pounds
 from members.selectors import (
     NextStep,
     member_dashboard,
@@ -364,7 +364,7 @@ def _readable(key: str, value) -> str:
     if key == "method" and value in PaymentMethod.values:
         return PaymentMethod(value).label
     if key.endswith("_pence") and isinstance(value, int):
-        return f"£{value / 100:,.2f}"
+        return pounds(value)
     if isinstance(value, str) and len(value) == 10:
         try:
             return date_format(dt.date.fromisoformat(value), "j F Y")
