@@ -27,6 +27,8 @@ class Action(models.TextChoices):
     CPD_ENTRY_CREATED = "cpd.entry_created", "CPD entry logged"
     CPD_ENTRY_UPDATED = "cpd.entry_updated", "CPD entry changed"
     CPD_ENTRY_DELETED = "cpd.entry_deleted", "CPD entry deleted"
+    FRAMEWORK_DRAFTED = "framework.drafted", "Framework draft created"
+    FRAMEWORK_PUBLISHED = "framework.published", "Framework published"
 
 
 GENESIS_HASH = "0" * 64

@@ -151,7 +151,7 @@ class FrameworkAdmin(DraftsOnlyMixin, admin.ModelAdmin):
     def create_draft(self, request, queryset):
         for framework in queryset.order_by("pk"):
             try:
-                draft = framework_draft_create(framework=framework)
+                draft = framework_draft_create(framework=framework, actor=request.user)
             except FrameworkError as error:
                 self.message_user(request, f"{framework}: {error}", messages.ERROR)
             else:
@@ -169,7 +169,7 @@ class FrameworkAdmin(DraftsOnlyMixin, admin.ModelAdmin):
         for framework in queryset.order_by("pk"):
             was_current = framework.status == Framework.Status.CURRENT
             try:
-                published = framework_publish(framework=framework)
+                published = framework_publish(framework=framework, actor=request.user)
             except FrameworkError as error:
                 self.message_user(request, f"{framework}: {error}", messages.ERROR)
                 continue

@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import audit_record
 from cpd.models import Domain, Framework, Indicator, Standard
 
 PRIMARY_KEY = "hsm-standards"
@@ -1284,7 +1286,7 @@ def _copy_pk(copies: dict, pk: int) -> int:
 
 
 @transaction.atomic
-def framework_draft_create(*, framework: Framework) -> Framework:
+def framework_draft_create(*, framework: Framework, actor=None) -> Framework:
     """Copy the current version of a framework into a new draft, one version up.
 
     The copy is deep: domains, standards, level indicators, the crosswalk links
@@ -1356,11 +1358,18 @@ def framework_draft_create(*, framework: Framework) -> Framework:
         ),
         ignore_conflicts=True,
     )
+    audit_record(
+        action=Action.FRAMEWORK_DRAFTED,
+        subject_type="cpd.framework",
+        subject_id=f"{draft.key}:v{draft.version}",
+        actor=actor,
+        after={"from_version": source.version, "version": draft.version},
+    )
     return draft
 
 
 @transaction.atomic
-def framework_publish(*, framework: Framework) -> Framework:
+def framework_publish(*, framework: Framework, actor=None) -> Framework:
     """Make a draft the current version of its family, retiring the one before.
 
     The old current version is retired before the draft becomes current, so the
@@ -1389,4 +1398,12 @@ def framework_publish(*, framework: Framework) -> Framework:
     target.status = Framework.Status.CURRENT
     target.published_on = timezone.localdate()
     target.save(update_fields=["status", "published_on"])
+    audit_record(
+        action=Action.FRAMEWORK_PUBLISHED,
+        subject_type="cpd.framework",
+        subject_id=f"{target.key}:v{target.version}",
+        actor=actor,
+        before={"current": [f.version for f in current]},
+        after={"current": target.version, "published_on": target.published_on},
+    )
     return target

@@ -388,3 +388,22 @@ def test_an_entry_mapped_to_an_old_version_still_counts_and_shows(member, framew
     assert [(s.code, s.title, s.framework.version) for s in entry.standards.all()] == [
         ("D1.1", "Standard 1.1", 1)
     ]
+
+
+def test_drafting_and_publishing_a_framework_are_in_the_audit_trail(frameworks):
+    from cpd.frameworks import framework_draft_create, framework_publish
+    from tests.factories import StaffFactory
+
+    registrar = StaffFactory()
+    ours = Framework.objects.get(key="test-ours")
+    draft = framework_draft_create(framework=ours, actor=registrar)
+    framework_publish(framework=draft, actor=registrar)
+    events = list(
+        AuditEvent.objects.filter(subject_type="cpd.framework").values_list(
+            "action", "subject_id", "actor"
+        )
+    )
+    assert events == [
+        (Action.FRAMEWORK_DRAFTED, "test-ours:v2", registrar.pk),
+        (Action.FRAMEWORK_PUBLISHED, "test-ours:v2", registrar.pk),
+    ]
