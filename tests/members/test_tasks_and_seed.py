@@ -58,6 +58,15 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert Invoice.objects.filter(state="open").count() == 1
     assert GradeChange.objects.filter(state="pending").count() == 1
     call_command("audit_verify")
+    # A year of CPD for the active member, mapped to the standards, some with evidence.
+    from cpd.models import Entry, Evidence
+
+    entries = Entry.objects.filter(member__user__email="member@example.org")
+    assert entries.count() == 12
+    assert all(e.standards.exists() for e in entries)
+    assert Evidence.objects.count() == 4
+    active = Member.objects.get(user__email="member@example.org")
+    assert active.periods.count() == 2 and active.status == "active"
 
 
 def test_seed_demo_refuses_to_run_in_production(settings):
