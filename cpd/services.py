@@ -17,8 +17,8 @@ from audit.models import Action
 from audit.services import audit_record
 from cpd.evidence import EvidenceRefused, evidence_check
 from cpd.models import ActivityType, Entry, Evidence, Framework, Standard
+from members import services as membership
 from members.models import Member, Status, User
-from members.services import local_today
 
 SUBJECT_TYPE = "cpd.entry"
 MAX_FILES_PER_ENTRY = 10
@@ -51,7 +51,7 @@ def _validate(
         raise CPDError("Your CPD log is closed.")
     if ends_on < starts_on:
         raise CPDError("The end date must be the same as or after the start date.")
-    if ends_on > local_today():
+    if ends_on > membership.local_today():
         raise CPDError("You can only log CPD you have done: the end date cannot be in the future.")
     days = (ends_on - starts_on).days + 1
     if minutes > days * 24 * 60:

@@ -8,11 +8,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from audit.models import Action, AuditEvent
-from cpd import services
 from cpd.evidence import EvidenceRefused, evidence_check
 from cpd.models import Domain, Entry, Evidence, Framework, Standard
 from cpd.selectors import cpd_progress, cpd_requirement, cpd_year_starting
 from cpd.services import CPDError, cpd_entry_create, cpd_entry_delete, cpd_entry_update
+from members import services as membership_services
 from members.models import Status, StatusEvent
 from tests.factories import GradeFactory, MemberFactory
 
@@ -24,7 +24,7 @@ YEAR = cpd_year_starting(2026)  # 1 April 2026 to 31 March 2027
 
 @pytest.fixture(autouse=True)
 def today():
-    with mock.patch.object(services, "local_today", return_value=TODAY):
+    with mock.patch.object(membership_services, "local_today", return_value=TODAY):
         yield
 
 
