@@ -1026,3 +1026,15 @@ def test_admin_shows_a_removed_members_profile_read_only(superuser_client, regis
     member.refresh_from_db()
     assert member.job_title != "Director of nursing"
     assert not AuditEvent.objects.filter(action=Action.MEMBER_PROFILE_UPDATED).exists()
+
+
+def test_member_and_registrar_pages_show_a_status_with_the_same_tag(client, registrar):
+    """Regression: member and registrar pages each had their own status tag and
+    they disagreed (a death was grey on one and white on the other)."""
+    member = active_member(registrar)
+    services.member_record_death(member=member, actor=registrar, reason="HR", died_on=today())
+    tag = '<strong class="nhsuk-tag nhsuk-tag--white">Deceased</strong>'
+    client.force_login(registrar)
+    assert tag in client.get(detail_url(member)).content.decode()
+    client.force_login(member.user)
+    assert tag in client.get(reverse("dashboard")).content.decode()
