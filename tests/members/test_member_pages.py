@@ -651,6 +651,20 @@ def test_change_to_a_grade_without_review_is_immediate(client, today, registrar,
     assert open_invoice.state == Invoice.State.CANCELLED
 
 
+def test_grade_change_page_warns_any_member_with_an_open_invoice(client, today, grade):
+    """Regression: the page said an unpaid invoice is cancelled only to active
+    members and members in grace, but the service cancels anyone's, an
+    applicant's included."""
+    member = MemberFactory()
+    open_invoice = services.invoice_raise(member=member, payer_organisation="Northshire")
+    signed_in(client, member)
+    page = client.get(reverse("membership_grade_change")).text
+    assert "any invoice you have not paid yet is cancelled" in page
+    client.post(reverse("membership_grade_change"), {"grade": grade.pk, "statement": ""})
+    open_invoice.refresh_from_db()
+    assert open_invoice.state == Invoice.State.CANCELLED
+
+
 def test_change_to_a_grade_that_needs_review_goes_to_a_registrar(client, today, registrar, fellow):
     member = active_member(registrar, today)
     signed_in(client, member)
