@@ -4,7 +4,8 @@ from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
-from members.models import Grade, ManagementLevel, Member, Organisation, Status
+from members.models import Grade, ManagementLevel, Member, Organisation
+from members.services import member_can
 
 
 class PlainFieldsMixin:
@@ -233,7 +234,7 @@ class ResignForm(forms.Form):
     def __init__(self, *args, member: Member, **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(self.NOW, "Now: my membership ends today")]
-        if member.status == Status.ACTIVE and member.period_ends_on:
+        if member_can(member, "resign_at_period_end"):
             ends = date_format(member.period_ends_on, "j F Y")
             choices.insert(0, (self.AT_PERIOD_END, f"When my current period ends on {ends}"))
         self.fields["when"].choices = choices

@@ -53,6 +53,8 @@ ALLOWED_FROM: dict[str, tuple[Status, ...]] = {
     "record_death": tuple(s for s in Status if s != Status.DECEASED),
     "reinstate": ENDED,
     "resign": tuple(s for s in Status if s not in (*ENDED, Status.RESIGNED, Status.SUSPENDED)),
+    # Only a running period can be left at its end; from grace, resigning is at once.
+    "resign_at_period_end": (Status.ACTIVE,),
     "pause": (Status.ACTIVE,),
     "resume": (Status.PAUSED,),
     "update_profile": tuple(s for s in Status if s not in ENDED),
@@ -579,7 +581,7 @@ def member_resign(*, member: Member, at_period_end: bool, reason: str = "") -> M
         raise MembershipError("You cannot resign while suspended. Contact the registrar.")
     _require_allowed(member, "resign", "Your membership has already ended ({status}).")
     reason = reason.strip() or "Resigned by the member"
-    if at_period_end and member.status == Status.ACTIVE:
+    if at_period_end and member_can(member, "resign_at_period_end"):
         member.resign_at_period_end = True
         member.save(update_fields=["resign_at_period_end"])
         audit_record(

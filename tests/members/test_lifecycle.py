@@ -617,3 +617,22 @@ def test_a_failed_reminder_is_not_retried_once_it_no_longer_applies(today, regis
     assert (report.reminders_sent, report.reminders_failed) == (0, 0)
     assert not [m for m in mail.outbox if "membership ends" in m.subject]
     assert Reminder.objects.get().sent_at is None
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_resign_page_offers_the_period_end_exactly_when_the_service_books_it(
+    today, registrar, status
+):
+    """The resign form's choices and the service share ALLOWED_FROM (they had
+    separate copies of the rule)."""
+    from members.forms import ResignForm
+
+    member = active_member(registrar, today)
+    Member.objects.filter(pk=member.pk).update(status=status)
+    member.refresh_from_db()
+    offered = ResignForm.AT_PERIOD_END in dict(ResignForm(member=member).fields["when"].choices)
+    try:
+        booked = services.member_resign(member=member, at_period_end=True).resign_at_period_end
+    except MembershipError:
+        booked = False
+    assert offered == booked
