@@ -12,6 +12,7 @@ admin.site.site_header = admin.site.site_title = "Registry administration"
 urlpatterns = [
     path("", include("members.urls")),
     path("accounts/", include("allauth.urls")),
+    path("cpd/", include("cpd.urls")),
     path("registrar/", include("members.staff_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

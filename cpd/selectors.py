@@ -6,9 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Min, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from cpd.models import Domain, Entry, Framework, Standard
+from cpd.models import Domain, Entry, Evidence, Framework, Standard
 from members.models import Member, Status, StatusEvent
 
 # Days on which a member owes CPD: while a member, except while paused.
@@ -46,6 +47,19 @@ def cpd_year_containing(day: dt.date) -> CPDYear:
 
 def cpd_year_starting(year: int) -> CPDYear:
     return cpd_year_containing(dt.date(year, settings.CPD_YEAR_START_MONTH, 1))
+
+
+def cpd_years_for(*, member: Member, today: dt.date) -> list[CPDYear]:
+    """The CPD years a member can look back on, newest first: from the year of
+    their first entry or of joining, whichever is earlier, to this year (one query)."""
+    first_entry = Entry.objects.filter(member=member).aggregate(first=Min("ends_on"))["first"]
+    joined = timezone.localdate(member.created_at)
+    earliest = cpd_year_containing(min(day for day in (first_entry, joined, today) if day))
+    latest = cpd_year_containing(today)
+    return [
+        cpd_year_starting(year)
+        for year in range(latest.starts_on.year, earliest.starts_on.year - 1, -1)
+    ]
 
 
 # --- The log ----------------------------------------------------------------------------
@@ -97,6 +111,11 @@ def cpd_entry_for_member(*, member: Member, public_id) -> Entry:
     return cpd_entries(member=member).get(public_id=public_id)
 
 
+def cpd_evidence_for_member(*, member: Member, public_id) -> Evidence:
+    """A file on one of the member's own entries; anyone else's does not exist (404)."""
+    return Evidence.objects.get(entry__member=member, public_id=public_id)
+
+
 def primary_framework() -> Framework | None:
     return Framework.objects.filter(is_primary=True, status=Framework.Status.CURRENT).first()
 
@@ -125,6 +144,7 @@ class Requirement:
     domains: int
     paused_days: int
     member_days: int
+    owing_from: dt.date | None = None  # the first day in the year owed, for explaining pro-rating
 
 
 def _owing_days(events: list[StatusEvent], year: CPDYear) -> tuple[int, int]:
@@ -150,6 +170,20 @@ def _owing_days(events: list[StatusEvent], year: CPDYear) -> tuple[int, int]:
     return owing, paused
 
 
+def _owing_from(events: list[StatusEvent], year: CPDYear) -> dt.date | None:
+    """The first day in the year the member owes CPD for, if any."""
+    for i, event in enumerate(events):
+        start = max(event.effective_date, year.starts_on)
+        end = (
+            events[i + 1].effective_date - dt.timedelta(days=1)
+            if i + 1 < len(events)
+            else year.ends_on
+        )
+        if event.to_status in OWING_STATUSES and start <= min(end, year.ends_on):
+            return start
+    return None
+
+
 def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent]) -> Requirement:
     """The grade's yearly requirement, pro-rated for the days owed.
 
@@ -167,6 +201,7 @@ def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent])
         domains=math.ceil(grade.cpd_domains_required * fraction),
         paused_days=paused,
         member_days=owing,
+        owing_from=_owing_from(events, year),
     )
 
 
