@@ -145,13 +145,15 @@ class Requirement:
     paused_days: int
     member_days: int
     owing_from: dt.date | None = None  # the first day in the year owed, for explaining pro-rating
+    owing_spans: list[tuple[dt.date, dt.date]] = field(default_factory=list)
 
 
-def _owing_days(events: list[StatusEvent], year: CPDYear) -> tuple[int, int]:
-    """Days in the year the member owes CPD for, and days paused, from their status history.
-
-    The current status is assumed to continue to the end of the year."""
-    owing = paused = 0
+def _status_spans(
+    events: list[StatusEvent], year: CPDYear
+) -> list[tuple[Status, dt.date, dt.date]]:
+    """The member's statuses through the year as (status, first day, last day),
+    from their history; the current status is assumed to continue to the year's end."""
+    spans = []
     for i, event in enumerate(events):
         start = max(event.effective_date, year.starts_on)
         end = (
@@ -160,28 +162,22 @@ def _owing_days(events: list[StatusEvent], year: CPDYear) -> tuple[int, int]:
             else year.ends_on
         )
         end = min(end, year.ends_on)
-        if end < start:
+        if start <= end:
+            spans.append((event.to_status, start, end))
+    return spans
+
+
+def _owing_spans(events: list[StatusEvent], year: CPDYear) -> list[tuple[dt.date, dt.date]]:
+    """The stretches of the year the member owes CPD for (a member, and not paused)."""
+    spans = []
+    for status, start, end in _status_spans(events, year):
+        if status not in OWING_STATUSES:
             continue
-        days = (end - start).days + 1
-        if event.to_status in OWING_STATUSES:
-            owing += days
-        elif event.to_status == Status.PAUSED:
-            paused += days
-    return owing, paused
-
-
-def _owing_from(events: list[StatusEvent], year: CPDYear) -> dt.date | None:
-    """The first day in the year the member owes CPD for, if any."""
-    for i, event in enumerate(events):
-        start = max(event.effective_date, year.starts_on)
-        end = (
-            events[i + 1].effective_date - dt.timedelta(days=1)
-            if i + 1 < len(events)
-            else year.ends_on
-        )
-        if event.to_status in OWING_STATUSES and start <= min(end, year.ends_on):
-            return start
-    return None
+        if spans and spans[-1][1] + dt.timedelta(days=1) == start:
+            spans[-1] = (spans[-1][0], end)  # e.g. active then grace: one stretch
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent]) -> Requirement:
@@ -190,7 +186,13 @@ def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent])
     Hours are rounded up to a quarter hour; reflections and domains up to a
     whole one. Someone who owes for the whole year owes exactly the grade's figures."""
     grade = member.grade
-    owing, paused = _owing_days(events, year)
+    owing_spans = _owing_spans(events, year)
+    owing = sum((end - start).days + 1 for start, end in owing_spans)
+    paused = sum(
+        (end - start).days + 1
+        for status, start, end in _status_spans(events, year)
+        if status == Status.PAUSED
+    )
     fraction = owing / year.days
     minutes = math.ceil(grade.cpd_hours_required * 60 * fraction / 15) * 15
     return Requirement(
@@ -201,7 +203,8 @@ def cpd_requirement(*, member: Member, year: CPDYear, events: list[StatusEvent])
         domains=math.ceil(grade.cpd_domains_required * fraction),
         paused_days=paused,
         member_days=owing,
-        owing_from=_owing_from(events, year),
+        owing_from=owing_spans[0][0] if owing_spans else None,
+        owing_spans=owing_spans,
     )
 
 
@@ -263,19 +266,24 @@ class Progress:
         return all(self.met.values())
 
 
-def _gaps(entries: list[Entry], year: CPDYear, today: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """Stretches of 3 months or more in the year with no CPD (up to today)."""
-    end_of_view = min(today, year.ends_on)
-    covered = sorted(
-        (max(e.starts_on, year.starts_on), min(e.ends_on, end_of_view)) for e in entries
-    )
-    gaps, cursor = [], year.starts_on
-    for start, end in covered:
-        if (start - cursor).days >= GAP_DAYS:
-            gaps.append((cursor, start - dt.timedelta(days=1)))
-        cursor = max(cursor, end + dt.timedelta(days=1))
-    if (end_of_view - cursor).days + 1 >= GAP_DAYS:
-        gaps.append((cursor, end_of_view))
+def _gaps(
+    entries: list[Entry], spans: list[tuple[dt.date, dt.date]], today: dt.date
+) -> list[tuple[dt.date, dt.date]]:
+    """Stretches of 3 months or more with no CPD, counting only days the member
+    owed CPD (not before joining, not while paused) and only up to today."""
+    covered = sorted((e.starts_on, e.ends_on) for e in entries)
+    gaps = []
+    for span_start, span_end in spans:
+        span_end = min(span_end, today)
+        cursor = span_start
+        for start, end in covered:
+            if end < cursor or start > span_end:
+                continue
+            if (start - cursor).days >= GAP_DAYS:
+                gaps.append((cursor, start - dt.timedelta(days=1)))
+            cursor = max(cursor, end + dt.timedelta(days=1))
+        if (span_end - cursor).days + 1 >= GAP_DAYS:
+            gaps.append((cursor, span_end))
     return gaps
 
 
@@ -340,7 +348,7 @@ def cpd_progress(*, member: Member, year: CPDYear, today: dt.date) -> Progress:
         progress.untouched_standards = [
             s for s in primary.standards.all() if s.code not in touched_standards
         ]
-    progress.gaps = _gaps(entries, year, today)
+    progress.gaps = _gaps(entries, progress.requirement.owing_spans, today)
     return progress
 
 

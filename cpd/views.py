@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Page, Paginator
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods
 
+from config.pagination import paginate
 from cpd import selectors, services
 from cpd.forms import EntryForm, LogFilterForm
 from cpd.models import Entry, Evidence
@@ -35,32 +35,6 @@ PAGE_SIZE = 20
 
 def _today() -> dt.date:
     return member_services.local_today()
-
-
-def _paginate(request: HttpRequest, queryset: QuerySet, count: int) -> tuple[Page, dict]:
-    """One page of entries and the links for the NHS.UK numbered pagination.
-
-    The count is given, as the page has already counted the entries for its summary."""
-    paginator = Paginator(queryset, PAGE_SIZE)
-    paginator.count = count  # a cached property: set, it saves a COUNT query
-    page = paginator.get_page(request.GET.get("page"))
-
-    def href(number: int) -> str:
-        query = request.GET.copy()
-        query["page"] = number
-        return f"?{query.urlencode()}"
-
-    items = [
-        {"ellipsis": True}
-        if number == Paginator.ELLIPSIS
-        else {"number": number, "href": href(number), "current": number == page.number}
-        for number in paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
-    ]
-    return page, {
-        "items": items if paginator.num_pages > 1 else [],
-        "previous": href(page.previous_page_number()) if page.has_previous() else "",
-        "next": href(page.next_page_number()) if page.has_next() else "",
-    }
 
 
 def _log_url(entry: Entry) -> str:
@@ -99,7 +73,7 @@ def log(request: HttpRequest, member: Member) -> HttpResponse:
         sort=chosen["sort"],
     )
     totals = entries.order_by().aggregate(count=Count("pk"), minutes=Sum("minutes"))
-    page, pagination = _paginate(request, entries, totals["count"])
+    page, pagination = paginate(request, entries, per_page=PAGE_SIZE, count=totals["count"])
     filtered = any(chosen[name] for name in ("activity_type", "standard", "q"))
     return render(
         request,

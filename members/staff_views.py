@@ -17,7 +17,6 @@ from functools import wraps
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +24,7 @@ from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
 from audit.selectors import audit_events_for_subject
+from config.pagination import paginate
 from members import services, staff_forms
 from members.models import (
     GradeChange,
@@ -56,33 +56,6 @@ def staff_required(view: Callable) -> Callable:
 
 
 # --- Helpers shared by the list pages -------------------------------------------
-
-
-def _paginate(request: HttpRequest, queryset: QuerySet) -> tuple[Page, dict]:
-    """One page of results and the links for the NHS.UK numbered pagination.
-
-    Two queries whatever the page size: the count and the page itself.
-    """
-    paginator = Paginator(queryset, PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-
-    def href(number: int) -> str:
-        query = request.GET.copy()
-        query["page"] = number
-        return f"?{query.urlencode()}"
-
-    items = [
-        {"ellipsis": True}
-        if number == Paginator.ELLIPSIS
-        else {"number": number, "href": href(number), "current": number == page.number}
-        for number in paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
-    ]
-    links = {
-        "items": items if paginator.num_pages > 1 else [],
-        "previous": href(page.previous_page_number()) if page.has_previous() else "",
-        "next": href(page.next_page_number()) if page.has_next() else "",
-    }
-    return page, links
 
 
 def _member_detail_url(member: Member) -> str:
@@ -144,7 +117,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
             members = members.filter(grade=grade)
     elif form.is_bound:
         members = members.none()
-    page, pagination = _paginate(request, members)
+    page, pagination = paginate(request, members, per_page=PAGE_SIZE)
     return render(
         request,
         "members/staff/member_list.html",
@@ -355,7 +328,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
             invoices = invoices.filter(state=state)
     elif form.is_bound:
         invoices = invoices.none()
-    page, pagination = _paginate(request, invoices)
+    page, pagination = paginate(request, invoices, per_page=PAGE_SIZE)
     return render(
         request,
         "members/staff/invoice_list.html",
@@ -656,7 +629,7 @@ def grade_review_list(request: HttpRequest) -> HttpResponse:
         .select_related("member__user", "member__grade", "from_grade", "to_grade")
         .order_by("requested_at", "pk")  # first come, first served
     )
-    page, pagination = _paginate(request, changes)
+    page, pagination = paginate(request, changes, per_page=PAGE_SIZE)
     return render(
         request,
         "members/staff/grade_review_list.html",

@@ -407,3 +407,25 @@ def test_drafting_and_publishing_a_framework_are_in_the_audit_trail(frameworks):
         (Action.FRAMEWORK_DRAFTED, "test-ours:v2", registrar.pk),
         (Action.FRAMEWORK_PUBLISHED, "test-ours:v2", registrar.pk),
     ]
+
+
+def test_gaps_count_only_time_owed_not_before_joining_or_while_paused(frameworks):
+    member = MemberFactory(grade=GradeFactory(cpd_hours_required=30), status=Status.ACTIVE)
+    StatusEvent.objects.create(
+        member=member, to_status=Status.ACTIVE, effective_date=dt.date(2026, 7, 1), source="payment"
+    )
+    StatusEvent.objects.create(
+        member=member, to_status=Status.PAUSED, effective_date=dt.date(2026, 8, 1), source="member"
+    )
+    StatusEvent.objects.create(
+        member=member, to_status=Status.ACTIVE, effective_date=dt.date(2027, 1, 1), source="member"
+    )
+    log(member, frameworks, starts_on=dt.date(2026, 7, 10), ends_on=dt.date(2026, 7, 10))
+    progress = cpd_progress(member=member, year=YEAR, today=TODAY)
+    # April to June (before joining) and August to December (paused) are not gaps;
+    # January to March is 90 days owed with nothing logged.
+    assert progress.gaps == [(dt.date(2027, 1, 1), dt.date(2027, 3, 31))]
+    assert progress.requirement.owing_spans == [
+        (dt.date(2026, 7, 1), dt.date(2026, 7, 31)),
+        (dt.date(2027, 1, 1), dt.date(2027, 3, 31)),
+    ]
