@@ -5,7 +5,10 @@ forms alike come out as NHS.UK frontend form groups, with error messages
 linked to their inputs for screen readers.
 """
 
+import datetime as dt
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms.renderers import TemplatesSetting
 from django.forms.widgets import Input
 
@@ -53,3 +56,69 @@ class DesignSystemRenderer(TemplatesSetting):
     form_template_name = "components/forms/form.html"
     field_template_name = "components/forms/field.html"
     bound_field_class = DesignSystemBoundField
+
+
+class DateInputWidget(forms.MultiWidget):
+    """The NHS.UK date input: separate day, month and year boxes, no JavaScript needed.
+
+    A half-filled or impossible date comes back as the typed parts, so the page
+    shows exactly what was entered next to the error.
+    """
+
+    template_name = "components/forms/date_input.html"
+    use_fieldset = True
+    parts = (("day", "Day", 2), ("month", "Month", 2), ("year", "Year", 4))
+
+    def __init__(self, attrs=None):
+        super().__init__({name: forms.TextInput for name, _, _ in self.parts}, attrs)
+
+    def decompress(self, value):
+        if isinstance(value, dt.date):
+            return [value.day, value.month, value.year]
+        return [None, None, None]
+
+    def value_from_datadict(self, data, files, name):
+        typed = super().value_from_datadict(data, files, name)
+        if not any((part or "").strip() for part in typed):
+            return None
+        return typed
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        widget["has_error"] = widget["attrs"].get("aria-invalid") == "true"
+        for subwidget, (_, label, width) in zip(widget["subwidgets"], self.parts, strict=True):
+            subwidget["label"] = label
+            subwidget["width"] = width
+        return context
+
+
+class DateField(forms.DateField):
+    """A date typed into the three-box NHS.UK date input."""
+
+    widget = DateInputWidget
+    default_error_messages = {
+        "incomplete": "Enter a day, month and year.",
+        "invalid": "Enter a real date, for example 27 3 2026.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("template_name", "components/forms/date_field.html")
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, (list, tuple)):
+            day, month, year = (str(part or "").strip() for part in value)
+            if not (day and month and year):
+                raise ValidationError(self.error_messages["incomplete"], code="incomplete")
+            if not (day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4):
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            try:
+                return dt.date(int(year), int(month), int(day))
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return super().to_python(value)

@@ -8,10 +8,10 @@ steps, a choice from the list); whether the log allows a change is for
 from django import forms
 from django.db.models import Q
 
+from config.forms import DateField
 from cpd.models import ActivityType, Entry, Framework, Standard
 from cpd.selectors import SORTS
 from cpd.services import MAX_FILES_PER_ENTRY, CPDError, hours_to_minutes
-from members.staff_forms import DateField
 
 
 class LogFilterForm(forms.Form):
