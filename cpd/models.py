@@ -202,3 +202,163 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+# --- The CPD year: returns, audit, sharing, plans -------------------------------------------
+
+
+class AnnualReturn(models.Model):
+    """A member's declaration of their CPD for one CPD year. Submitting it
+    locks the entries it covers."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Not submitted"
+        SUBMITTED = "submitted", "Submitted"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="annual_returns")
+    year_starts_on = models.DateField()
+    year_ends_on = models.DateField()
+    due_on = models.DateField()
+    state = models.CharField(max_length=20, choices=State, default=State.DRAFT)
+    # What was declared, frozen at submission (the requirement and totals then).
+    required_minutes = models.PositiveIntegerField(default=0)
+    declared_minutes = models.PositiveIntegerField(default=0)
+    declared_participatory_minutes = models.PositiveIntegerField(default=0)
+    declared_reflections = models.PositiveSmallIntegerField(default=0)
+    declared_domains = models.PositiveSmallIntegerField(default=0)
+    meets_requirement = models.BooleanField(default=False)
+    shortfall_explanation = models.TextField(blank=True)
+    declaration_confirmed = models.BooleanField(default=False)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    late = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-year_starts_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "year_starts_on"], name="one_return_per_member_year"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Return {self.year_starts_on:%Y} for {self.member}"
+
+
+class AuditSample(models.Model):
+    """One draw of members whose returns are audited, reproducible from its seed."""
+
+    year_starts_on = models.DateField()
+    seed = models.CharField(max_length=64)
+    rule = models.TextField(help_text="How the sample was drawn, in words, for the record.")
+    percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    eligible_count = models.PositiveIntegerField()
+    drawn_by = models.ForeignKey(
+        "members.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    drawn_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-drawn_at"]
+
+    def __str__(self) -> str:
+        return f"Audit sample {self.year_starts_on:%Y} (seed {self.seed})"
+
+
+class AuditCase(models.Model):
+    """A member selected for audit, and the assessor's review of their return."""
+
+    class State(models.TextChoices):
+        SELECTED = "selected", "Selected"
+        DEFERRED = "deferred", "Deferred"
+        IN_REVIEW = "in_review", "With an assessor"
+        MORE_INFORMATION = "more_information", "More information needed"
+        MEETS = "meets", "Meets the standard"
+        DOES_NOT_MEET = "does_not_meet", "Does not meet the standard"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sample = models.ForeignKey(AuditSample, on_delete=models.PROTECT, related_name="cases")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="audit_cases")
+    added_by_registrar = models.BooleanField(default=False)
+    state = models.CharField(max_length=20, choices=State, default=State.SELECTED)
+    respond_by = models.DateField()
+    assessor = models.ForeignKey(
+        "members.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    outcome_reasons = models.TextField(blank=True)
+    member_response = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["respond_by", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "member"], name="one_case_per_member_sample")
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit of {self.member} ({self.get_state_display()})"
+
+
+class ShareLink(models.Model):
+    """A read-only, time-limited, revocable link to a member's CPD portfolio."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="share_links")
+    # Only a hash of the token is kept; the link is shown once, when made.
+    token_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(
+        max_length=200, help_text="Who it is for, e.g. 'Appraisal with Dr Patel'."
+    )
+    year_starts_on = models.DateField(
+        null=True, blank=True, help_text="Empty: the whole portfolio."
+    )
+    include_evidence = models.BooleanField(default=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Share link '{self.label}'"
+
+
+class ShareView(models.Model):
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="views")
+    viewed_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-viewed_at"]
+
+    def __str__(self) -> str:
+        return f"View of {self.link_id} at {self.viewed_at}"
+
+
+class Goal(models.Model):
+    """A personal development plan goal, tied to standards."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        DROPPED = "dropped", "Dropped"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="goals")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    standards = models.ManyToManyField(Standard, blank=True, related_name="goals")
+    target_on = models.DateField()
+    state = models.CharField(max_length=20, choices=State, default=State.PLANNED)
+    entries = models.ManyToManyField(Entry, blank=True, related_name="goals")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target_on", "id"]
+
+    def __str__(self) -> str:
+        return self.title
