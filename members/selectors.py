@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.dateformat import format as date_format
 
 from members import services
 from members.models import (
@@ -16,9 +17,12 @@ from members.models import (
     Invoice,
     Member,
     Payment,
+    PaymentMethod,
+    Source,
     Status,
     StatusEvent,
     User,
+    pounds,
 )
 
 
@@ -193,3 +197,41 @@ def member_dashboard(*, member: Member) -> MemberDashboard:
         ),
         today=today,
     )
+
+
+# --- Audit history, as people read it ----------------------------------------
+
+
+def _audit_value_readable(key: str, value) -> str:
+    """One value from an audit event, as a member would read it."""
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key in ("status", "from_status", "to_status") and value in Status.values:
+        return Status(value).label
+    if key == "source" and value in Source.values:
+        return Source(value).label
+    if key == "method" and value in PaymentMethod.values:
+        return PaymentMethod(value).label
+    if key.endswith("_pence") and isinstance(value, int):
+        return pounds(value)
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date_format(dt.date.fromisoformat(value), "j F Y")
+        except ValueError:
+            pass
+    return str(value)
+
+
+def audit_event_changes(event) -> list[tuple[str, str | None, str]]:
+    """(what, before, after) for each value an audit event records."""
+    keys = list(dict.fromkeys([*event.before, *event.after]))
+    return [
+        (
+            key.removesuffix("_pence").replace("_", " ").capitalize(),
+            _audit_value_readable(key, event.before[key]) if key in event.before else None,
+            _audit_value_readable(key, event.after[key]) if key in event.after else "",
+        )
+        for key in keys
+    ]

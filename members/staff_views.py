@@ -35,6 +35,7 @@ from members.models import (
     Status,
     pounds,
 )
+from members.selectors import audit_event_changes
 from members.services import SUBJECT_TYPE, MembershipError
 
 PAGE_SIZE = 25
@@ -148,11 +149,13 @@ def member_detail(request: HttpRequest, public_id) -> HttpResponse:
         "grade_changes": list(
             member.grade_changes.select_related("from_grade", "to_grade", "decided_by")
         ),
-        "audit_events": list(
-            audit_events_for_subject(
+        # Read as the member reads them on their history page.
+        "audit_rows": [
+            {"event": event, "changes": audit_event_changes(event)}
+            for event in audit_events_for_subject(
                 subject_type=SUBJECT_TYPE, subject_id=str(member.public_id)
             ).order_by("-sequence")
-        ),
+        ],
     }
     context["pending_grade_change"] = next(
         (c for c in context["grade_changes"] if c.state == GradeChange.State.PENDING), None

@@ -5,7 +5,6 @@ Views hold no business rules: they validate input, call a service and turn a
 message and everything typed is kept.
 """
 
-import datetime as dt
 from functools import wraps
 
 from allauth.mfa.utils import is_mfa_enabled
@@ -27,9 +26,10 @@ from members.forms import (
     ProfileForm,
     ResignForm,
 )
-from members.models import Invoice, Member, Payment, PaymentMethod, Source, Status, pounds
+from members.models import Invoice, Member, Payment, Status
 from members.selectors import (
     NextStep,
+    audit_event_changes,
     member_dashboard,
     member_for_user,
     member_pending_grade_change,
@@ -349,41 +349,6 @@ def grade_change(request, member: Member):
 
 
 # --- History -----------------------------------------------------------------------
-
-
-def _readable(key: str, value) -> str:
-    """One value from an audit event, as a member would read it."""
-    if value is None or value == "":
-        return "none"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key in ("status", "from_status", "to_status") and value in Status.values:
-        return Status(value).label
-    if key == "source" and value in Source.values:
-        return Source(value).label
-    if key == "method" and value in PaymentMethod.values:
-        return PaymentMethod(value).label
-    if key.endswith("_pence") and isinstance(value, int):
-        return pounds(value)
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return date_format(dt.date.fromisoformat(value), "j F Y")
-        except ValueError:
-            pass
-    return str(value)
-
-
-def audit_event_changes(event) -> list[tuple[str, str | None, str]]:
-    """(what, before, after) for each value an audit event records."""
-    keys = list(dict.fromkeys([*event.before, *event.after]))
-    return [
-        (
-            key.removesuffix("_pence").replace("_", " ").capitalize(),
-            _readable(key, event.before[key]) if key in event.before else None,
-            _readable(key, event.after[key]) if key in event.after else "",
-        )
-        for key in keys
-    ]
 
 
 @member_required

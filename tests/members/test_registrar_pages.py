@@ -292,6 +292,9 @@ def test_member_detail_shows_profile_money_and_history(staff_client, registrar):
     for label in ("Invoice raised", "Invoice paid", "Membership period started", "Status changed"):
         assert label in history
     assert registrar.email in history
+    # In the same words as the member's own history page, not raw field names.
+    assert "Amount: £120.00" in history and "Status: Applicant to Active" in history
+    assert "amount_pence" not in history
 
 
 def test_member_detail_offers_only_the_actions_valid_now(staff_client, registrar):
