@@ -494,6 +494,31 @@ def test_invoice_and_receipt_documents_say_what_a_finance_team_needs(today, regi
         assert text in html, text
 
 
+def test_documents_fetch_nothing_from_outside(monkeypatch):
+    """PDF rendering may read inline data: URLs only; never the network or local files."""
+    import urllib.request
+
+    opened = []
+    real_open = urllib.request.OpenerDirector.open
+
+    def spy(self, url, *args, **kwargs):
+        opened.append(getattr(url, "full_url", url))
+        return real_open(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", spy)
+    pixel = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4nGNg"
+        "YAAAAAMAASsJTYQAAAAASUVORK5CYII="
+    )
+    pdf = documents._pdf(
+        f'<link rel="stylesheet" href="https://example.invalid/x.css">'
+        f'<img src="http://example.invalid/x.png"><img src="file:///etc/hostname">'
+        f'<img src="{pixel}"><p>Hello</p>'
+    )
+    assert pdf.startswith(b"%PDF")
+    assert opened and all(url.startswith("data:") for url in opened), opened
+
+
 def test_another_members_invoice_and_receipt_are_not_found(client, today, registrar):
     owner = active_member(registrar, today)
     invoice, payment = owner.invoices.get(), owner.payments.get()
