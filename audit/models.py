@@ -29,6 +29,18 @@ class Action(models.TextChoices):
     CPD_ENTRY_DELETED = "cpd.entry_deleted", "CPD entry deleted"
     FRAMEWORK_DRAFTED = "framework.drafted", "Framework draft created"
     FRAMEWORK_PUBLISHED = "framework.published", "Framework published"
+    CPD_SHARE_LINK_CREATED = "cpd.share_link_created", "CPD share link created"
+    CPD_SHARE_LINK_REVOKED = "cpd.share_link_revoked", "CPD share link revoked"
+    CPD_GOAL_CREATED = "cpd.goal_created", "Development goal added"
+    CPD_GOAL_UPDATED = "cpd.goal_updated", "Development goal changed"
+    CPD_IMPORTED = "cpd.imported", "CPD entries imported"
+    CPD_RETURN_SUBMITTED = "cpd.return_submitted", "CPD return submitted"
+    CPD_AUDIT_SAMPLED = "cpd.audit_sampled", "CPD audit sample drawn"
+    CPD_AUDIT_SELECTED = "cpd.audit_selected", "Selected for CPD audit"
+    CPD_AUDIT_DEFERRAL_REQUESTED = "cpd.audit_deferral_requested", "CPD audit deferral asked for"
+    CPD_AUDIT_DEFERRED = "cpd.audit_deferred", "CPD audit deferred"
+    CPD_AUDIT_SUBMITTED = "cpd.audit_submitted", "CPD audit record sent for review"
+    CPD_AUDIT_OUTCOME = "cpd.audit_outcome", "CPD audit outcome recorded"
 
 
 GENESIS_HASH = "0" * 64
