@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cpd.models import Domain, Entry, Evidence, Framework, Standard
 from members.models import Member, Status, StatusEvent
+from members.selectors import member_status_history
 
 # Days on which a member owes CPD: while a member, except while paused.
 OWING_STATUSES = (Status.ACTIVE, Status.GRACE, Status.SUSPENDED)
@@ -293,7 +294,7 @@ def cpd_progress(*, member: Member, year: CPDYear, today: dt.date) -> Progress:
     An entry counts in full towards each domain it touches (it is not split),
     and through the crosswalk towards the other frameworks' domains. Seven
     queries, however many entries."""
-    events = list(StatusEvent.objects.filter(member=member).order_by("effective_date", "id"))
+    events = member_status_history(member=member)
     entries = list(
         Entry.objects.filter(
             member=member, ends_on__range=(year.starts_on, year.ends_on)

@@ -44,6 +44,20 @@ def member_status_on(*, member: Member, on: dt.date) -> Status | None:
     return Status(event) if event else None
 
 
+def member_status_history(*, member: Member) -> list[StatusEvent]:
+    """The member's status changes still in force, oldest first (one query).
+
+    The same rule as ``member_status_on``: a change recorded later replaces
+    whatever was recorded before it from its effective date on, so events it
+    overrides are left out. Walking the result gives the status on any date.
+    """
+    in_force: list[StatusEvent] = []
+    for event in member.status_events.order_by("-id"):
+        if not in_force or event.effective_date < in_force[-1].effective_date:
+            in_force.append(event)
+    return in_force[::-1]
+
+
 # Renewal is offered from the day the first reminder goes out.
 RENEWAL_OPENS_DAYS_BEFORE = -min(services.REMINDER_OFFSETS.values())
 

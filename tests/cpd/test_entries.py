@@ -293,6 +293,29 @@ def test_requirement_leaves_out_time_paused(member):
     assert requirement.minutes == 15 * 60  # 30 h x 181/365 = 14.88 h, up to the quarter hour
 
 
+def test_progress_owes_cpd_by_the_status_history_in_force(member, frameworks):
+    """Regression: progress walked status events by effective date, so a payment
+    recorded late and dated back (money received before the lapse) left the
+    lapse standing, and the member was wrongly let off half a year's CPD."""
+    StatusEvent.objects.create(
+        member=member,
+        from_status="active",
+        to_status=Status.LAPSED,
+        effective_date=dt.date(2026, 10, 1),
+        source="schedule",
+    )
+    StatusEvent.objects.create(
+        member=member,
+        from_status="lapsed",
+        to_status=Status.ACTIVE,
+        effective_date=dt.date(2026, 9, 20),
+        source="payment",
+    )
+    progress = cpd_progress(member=member, year=YEAR, today=TODAY)
+    assert progress.requirement.member_days == 365
+    assert progress.requirement.minutes == 30 * 60
+
+
 def test_progress_counts_by_domain_in_each_framework_through_the_crosswalk(member, frameworks):
     log(member, frameworks, hours="2", standards=[frameworks["D1.1"], frameworks["D1.2"]])
     log(

@@ -636,3 +636,24 @@ def test_resign_page_offers_the_period_end_exactly_when_the_service_books_it(
     except MembershipError:
         booked = False
     assert offered == booked
+
+
+def test_status_history_in_force_agrees_with_status_on_every_day(today, registrar):
+    """The history other apps walk (CPD owed days) follows the same rule as
+    member_status_on: a late, back-dated change replaces what it overrides."""
+    from members.selectors import member_status_history
+
+    member = active_member(registrar, today)
+    end = member.period_ends_on
+    today.set(end + dt.timedelta(days=60))
+    membership_daily_run(today=today.value)
+    services.member_record_death(
+        member=member, actor=registrar, reason="HR", died_on=end - dt.timedelta(days=10)
+    )
+    history = member_status_history(member=member)
+    assert [e.to_status for e in history] == [Status.ACTIVE, Status.DECEASED]
+    day = JOIN_DAY - dt.timedelta(days=1)
+    while day <= today.value:
+        walked = next((e.to_status for e in reversed(history) if e.effective_date <= day), None)
+        assert walked == member_status_on(member=member, on=day), day
+        day += dt.timedelta(days=7)
