@@ -409,8 +409,9 @@ def invoice_cancel(request: HttpRequest, public_id) -> HttpResponse:
 
 # --- Finance exports ------------------------------------------------------------
 
-# A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet may run a cell that starts with one of these as a formula
+# (OWASP ASVS 5.0, 1.2.10), even after leading spaces or line breaks.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def csv_cell(value) -> str | int:
@@ -422,7 +423,7 @@ def csv_cell(value) -> str | int:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
+    return f"'{text}" if text.lstrip(" \n").startswith(FORMULA_TRIGGERS) else text
 
 
 class _Echo:

@@ -1041,3 +1041,21 @@ def test_member_and_registrar_pages_show_a_status_with_the_same_tag(client, regi
     assert tag in client.get(detail_url(member)).content.decode()
     client.force_login(member.user)
     assert tag in client.get(reverse("dashboard")).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        (" =HYPERLINK(1)", "' =HYPERLINK(1)"),
+        ("\n@SUM(A1)", "'\n@SUM(A1)"),
+        ("\0=1+1", "'\0=1+1"),
+        ("Northshire - East", "Northshire - East"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_defuse_formulas_behind_leading_space_or_null(text, cell):
+    """Regression: a formula after a leading space or line break, or a leading
+    NUL (OWASP ASVS 1.2.10), was written out as it stood."""
+    from members.staff_views import csv_cell
+
+    assert csv_cell(text) == cell
