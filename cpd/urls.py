@@ -12,3 +12,21 @@ urlpatterns = [
     path("evidence/<uuid:public_id>/", views.evidence_download, name="evidence"),
     path("progress/", views.progress, name="progress"),
 ]
+
+# Sharing, the development plan, export and import (cpd/sharing_views.py).
+from cpd import sharing_views  # noqa: E402
+
+urlpatterns += [
+    path("sharing/", sharing_views.sharing_page, name="sharing"),
+    path("sharing/<uuid:public_id>/revoke/", sharing_views.share_revoke, name="share_revoke"),
+    path("shared/<str:token>/", sharing_views.shared, name="shared"),
+    path(
+        "shared/<str:token>/evidence/<uuid:public_id>/",
+        sharing_views.shared_evidence,
+        name="shared_evidence",
+    ),
+    path("plan/", sharing_views.plan, name="plan"),
+    path("plan/add/", sharing_views.goal_add, name="goal_add"),
+    path("plan/<uuid:public_id>/", sharing_views.goal_detail, name="goal"),
+    path("plan/<uuid:public_id>/edit/", sharing_views.goal_edit, name="goal_edit"),
+]
