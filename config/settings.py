@@ -5,6 +5,7 @@ on) or ``production`` (no defaults for secrets; refuses to start without
 them). Every variable is listed in README.md.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -196,6 +197,12 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
 # The CPD year starts on the 1st of this month (4: April to March, the NHS year).
 CPD_YEAR_START_MONTH = env.int("CPD_YEAR_START_MONTH", default=4)
+# The annual return is due this many days after the CPD year ends.
+CPD_RETURN_DUE_DAYS = env.int("CPD_RETURN_DUE_DAYS", default=30)
+# The audit sample: this percentage of eligible members (at least one), who
+# then have this many days to complete their record.
+CPD_AUDIT_PERCENT = Decimal(env.str("CPD_AUDIT_PERCENT", default="2.5"))
+CPD_AUDIT_WINDOW_DAYS = env.int("CPD_AUDIT_WINDOW_DAYS", default=91)
 
 # --- Background tasks -------------------------------------------------------
 

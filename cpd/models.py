@@ -260,6 +260,9 @@ class AuditSample(models.Model):
 
     class Meta:
         ordering = ["-drawn_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["year_starts_on"], name="one_audit_sample_per_year")
+        ]
 
     def __str__(self) -> str:
         return f"Audit sample {self.year_starts_on:%Y} (seed {self.seed})"
@@ -288,6 +291,9 @@ class AuditCase(models.Model):
     outcome_reasons = models.TextField(blank=True)
     member_response = models.TextField(blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # A member may ask for more time; a registrar grants it with a new respond_by.
+    deferral_requested_on = models.DateField(null=True, blank=True)
+    deferral_reason = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -298,6 +304,31 @@ class AuditCase(models.Model):
 
     def __str__(self) -> str:
         return f"Audit of {self.member} ({self.get_state_display()})"
+
+
+class ReturnReminder(models.Model):
+    """A reminder sent about one annual return; the unique row makes each kind go out once."""
+
+    class Kind(models.TextChoices):
+        YEAR_END = "year_end", "The year has ended"
+        DAYS_14_BEFORE = "before_14", "14 days before it is due"
+        ON_THE_DAY = "on_day", "On the day it is due"
+
+    annual_return = models.ForeignKey(
+        AnnualReturn, on_delete=models.CASCADE, related_name="reminders"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annual_return", "kind"], name="one_return_reminder_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} reminder for {self.annual_return}"
 
 
 class ShareLink(models.Model):

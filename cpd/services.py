@@ -16,7 +16,8 @@ from django.db import transaction
 from audit.models import Action
 from audit.services import audit_record
 from cpd.evidence import EvidenceRefused, evidence_check
-from cpd.models import ActivityType, Entry, Evidence, Framework, Standard
+from cpd.models import ActivityType, AnnualReturn, Entry, Evidence, Framework, Standard
+from cpd.selectors import cpd_year_containing
 from members import services as membership
 from members.models import Member, Status, User
 
@@ -44,11 +45,26 @@ def hours_to_minutes(hours) -> int:
     return int(quarters) * 15
 
 
+def _refuse_if_locked(*, member: Member, days: Iterable[dt.date]) -> None:
+    """Refuse a change touching a CPD year whose return is submitted.
+
+    Takes the member row's lock, as submitting a return does, so an entry cannot
+    be written into a year while its return is being submitted."""
+    Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").first()
+    for day in days:
+        year = cpd_year_containing(day)
+        if AnnualReturn.objects.filter(
+            member=member, year_starts_on=year.starts_on, state=AnnualReturn.State.SUBMITTED
+        ).exists():
+            raise CPDError(f"Your {year.label} return is submitted, so its entries are locked.")
+
+
 def _validate(
     *, member: Member, starts_on: dt.date, ends_on: dt.date, minutes: int, standards
 ) -> None:
     if member.status in CLOSED_STATUSES:
         raise CPDError("Your CPD log is closed.")
+    _refuse_if_locked(member=member, days=[ends_on])
     if ends_on < starts_on:
         raise CPDError("The end date must be the same as or after the start date.")
     if ends_on > membership.local_today():
@@ -195,6 +211,8 @@ def cpd_entry_update(
     if unknown := set(fields) - allowed:
         raise ValueError(f"Not entry fields: {sorted(unknown)}")
     entry = Entry.objects.select_for_update().select_related("member").get(pk=entry.pk)
+    # The year it counts in now (the new dates are checked in _validate).
+    _refuse_if_locked(member=entry.member, days=[entry.ends_on])
     before = _snapshot(entry, sorted(entry.standards.values_list("code", flat=True)))
     if "hours" in fields:
         fields["minutes"] = hours_to_minutes(fields.pop("hours"))
@@ -241,7 +259,8 @@ def cpd_entry_update(
 
 @transaction.atomic
 def cpd_entry_delete(*, entry: Entry, actor: User) -> None:
-    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    entry = Entry.objects.select_for_update().select_related("member").get(pk=entry.pk)
+    _refuse_if_locked(member=entry.member, days=[entry.ends_on])
     names = [e.file.name for e in entry.evidence.all()]
     before = _snapshot(entry, sorted(entry.standards.values_list("code", flat=True)))
     public_id = entry.public_id

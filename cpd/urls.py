@@ -30,3 +30,14 @@ urlpatterns += [
     path("plan/<uuid:public_id>/", sharing_views.goal_detail, name="goal"),
     path("plan/<uuid:public_id>/edit/", sharing_views.goal_edit, name="goal_edit"),
 ]
+
+# Annual returns and the audit (cpd.returns_views).
+from cpd import returns_views  # noqa: E402
+
+urlpatterns += [
+    path("returns/", returns_views.return_list, name="return_list"),
+    path("returns/<int:year>/", returns_views.return_detail, name="return_detail"),
+    path("audit/<uuid:public_id>/", returns_views.audit_case, name="audit_case"),
+    path("assess/", returns_views.assess_queue, name="assess_queue"),
+    path("assess/<uuid:public_id>/", returns_views.assess_case, name="assess_case"),
+]
