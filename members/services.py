@@ -422,7 +422,10 @@ def invoice_record_payment(
 
 @transaction.atomic
 def invoice_cancel(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
+    """Cancel an open invoice. Takes the member's lock first, like every other
+    change to a membership, so it cannot interleave with raising or paying one."""
     reason = _require_reason(reason)
+    member_lock(invoice.member)
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.state == Invoice.State.CANCELLED:
         return invoice

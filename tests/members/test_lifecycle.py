@@ -4,6 +4,8 @@ from unittest import mock
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import Action, AuditEvent
 from audit.selectors import audit_chain_verify
@@ -657,3 +659,16 @@ def test_status_history_in_force_agrees_with_status_on_every_day(today, registra
         walked = next((e.to_status for e in reversed(history) if e.effective_date <= day), None)
         assert walked == member_status_on(member=member, on=day), day
         day += dt.timedelta(days=7)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_cancelling_an_invoice_takes_the_member_lock_first(today, registrar):
+    """Regression: invoice_cancel locked only the invoice, so it could interleave
+    with invoice_raise (which reads the open invoice under the member's lock) and
+    hand the member an invoice that was being cancelled."""
+    member = MemberFactory()
+    invoice = services.invoice_raise(member=member, payer_organisation="Trust")
+    with CaptureQueriesContext(connection) as queries:
+        services.invoice_cancel(invoice=invoice, actor=registrar, reason="Wrong grade")
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert '"members_member"' in locks[0] and '"members_invoice"' in locks[1]
