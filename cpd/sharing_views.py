@@ -1,16 +1,20 @@
 """Pages for sharing a portfolio by link (the member's page and the public one),
 the development plan, and exporting and importing CPD."""
 
+import uuid
+
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.core import signing
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from cpd import selectors, sharing
-from cpd.models import Evidence, Goal, ShareLink
+from cpd import portability, selectors, sharing, tasks
+from cpd.models import Evidence, Goal, ShareLink, evidence_storage
 from cpd.services import CPDError
-from cpd.sharing_forms import GoalEntriesForm, GoalForm, ShareLinkForm
+from cpd.sharing_forms import GoalEntriesForm, GoalForm, ImportUploadForm, ShareLinkForm
 from members import services as member_services
 from members.models import Member
 from members.views import member_required
@@ -226,3 +230,121 @@ def goal_detail(request: HttpRequest, member: Member, public_id) -> HttpResponse
             "due": sharing.goal_is_due(goal, today=member_services.local_today()),
         },
     )
+
+
+# --- Export and import -------------------------------------------------------------------
+
+
+@member_required
+def export_page(request: HttpRequest, member: Member) -> HttpResponse:
+    return render(request, "cpd/portfolio/index.html", {"upload_form": ImportUploadForm()})
+
+
+@member_required
+def export_csv(request: HttpRequest, member: Member) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        portability.cpd_export_csv(member=member), content_type="text/csv; charset=utf-8"
+    )
+    today = member_services.local_today()
+    response["Content-Disposition"] = f'attachment; filename="cpd-log-{today:%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+IMPORT_SALT = "cpd.import"
+
+
+@member_required
+@require_POST
+def import_preview(request: HttpRequest, member: Member) -> HttpResponse:
+    """Check an uploaded CSV and show what would be imported; nothing is saved.
+    The rows go to the confirm step signed, so they cannot be changed on the way,
+    and are checked again there."""
+    form = ImportUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "cpd/portfolio/index.html", {"upload_form": form}, status=400)
+    preview = portability.cpd_import_parse(data=form.cleaned_data["file"].read())
+    payload = ""
+    if not preview.errors:
+        payload = signing.dumps(
+            {"member": str(member.public_id), "rows": preview.raw},
+            salt=IMPORT_SALT,
+            compress=True,
+        )
+    return render(
+        request,
+        "cpd/portfolio/import_preview.html",
+        {"preview": preview, "payload": payload},
+    )
+
+
+@member_required
+@require_POST
+def import_confirm(request: HttpRequest, member: Member) -> HttpResponse:
+    try:
+        data = signing.loads(request.POST.get("payload", ""), salt=IMPORT_SALT, max_age=3600)
+    except signing.BadSignature:
+        messages.error(request, "That import has expired. Upload the file again.")
+        return redirect("cpd:export")
+    if data.get("member") != str(member.public_id):
+        raise Http404("No such import.")
+    try:
+        created = portability.cpd_import(member=member, actor=request.user, rows=data["rows"])
+    except portability.ImportFailed as failure:
+        preview = portability.ImportPreview(errors=failure.errors)
+        return render(
+            request,
+            "cpd/portfolio/import_preview.html",
+            {"preview": preview, "payload": ""},
+            status=400,
+        )
+    messages.success(request, f"{len(created)} entr{'y' if len(created) == 1 else 'ies'} imported.")
+    return redirect("cpd:log")
+
+
+# --- The PDF portfolio -------------------------------------------------------------------
+
+
+@member_required
+@require_POST
+def portfolio_start(request: HttpRequest, member: Member) -> HttpResponse:
+    """Start rendering the PDF in the background and go to the page that waits for it."""
+    key = uuid.uuid4()
+    name = portability.portfolio_name(member=member, key=key)
+    transaction.on_commit(
+        lambda: tasks.cpd_portfolio_render.enqueue(member_id=member.pk, name=name)
+    )
+    return redirect("cpd:portfolio", key=key)
+
+
+@member_required
+def portfolio_status(request: HttpRequest, member: Member, key) -> HttpResponse:
+    """Preparing (the page refreshes itself), failed, or ready to download."""
+    name = portability.portfolio_name(member=member, key=key)
+    storage = evidence_storage()
+    if storage.exists(name):
+        state = "ready"
+    elif storage.exists(portability.portfolio_failed_name(name)):
+        state = "failed"
+    else:
+        state = "preparing"
+    return render(request, "cpd/portfolio/status.html", {"state": state, "key": key})
+
+
+@member_required
+def portfolio_download(request: HttpRequest, member: Member, key) -> FileResponse:
+    """The member's own portfolio: the name is built from the signed-in member."""
+    name = portability.portfolio_name(member=member, key=key)
+    try:
+        handle = evidence_storage().open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("No such portfolio.") from None
+    today = member_services.local_today()
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"cpd-portfolio-{today:%Y-%m-%d}.pdf",
+        content_type="application/pdf",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -29,6 +29,17 @@ urlpatterns += [
     path("plan/add/", sharing_views.goal_add, name="goal_add"),
     path("plan/<uuid:public_id>/", sharing_views.goal_detail, name="goal"),
     path("plan/<uuid:public_id>/edit/", sharing_views.goal_edit, name="goal_edit"),
+    path("export/", sharing_views.export_page, name="export"),
+    path("export/csv/", sharing_views.export_csv, name="export_csv"),
+    path("import/", sharing_views.import_preview, name="import_preview"),
+    path("import/confirm/", sharing_views.import_confirm, name="import_confirm"),
+    path("portfolio/", sharing_views.portfolio_start, name="portfolio_start"),
+    path("portfolio/<uuid:key>/", sharing_views.portfolio_status, name="portfolio"),
+    path(
+        "portfolio/<uuid:key>/download/",
+        sharing_views.portfolio_download,
+        name="portfolio_download",
+    ),
 ]
 
 # Annual returns and the audit (cpd.returns_views).
