@@ -768,6 +768,12 @@ def grade_change_decide(
     if change.state != GradeChange.State.PENDING:
         raise MembershipError("This request has already been decided.")
     if approve:
+        # The member may have been suspended or removed since asking.
+        _require_allowed(
+            change.member,
+            "change_grade",
+            "The grade cannot change while membership is {status}; decline the request instead.",
+        )
         _grade_change_apply(change, actor=actor, reason=reason)
     else:
         change.state = GradeChange.State.DECLINED

@@ -10,7 +10,15 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import Action, AuditEvent
 from audit.selectors import audit_chain_verify
 from members import services
-from members.models import Invoice, Member, MembershipPeriod, Reminder, Status, StatusEvent
+from members.models import (
+    GradeChange,
+    Invoice,
+    Member,
+    MembershipPeriod,
+    Reminder,
+    Status,
+    StatusEvent,
+)
 from members.numbering import membership_number_is_valid
 from members.selectors import member_status_on
 from members.services import MembershipError, membership_daily_run
@@ -672,3 +680,20 @@ def test_cancelling_an_invoice_takes_the_member_lock_first(today, registrar):
         services.invoice_cancel(invoice=invoice, actor=registrar, reason="Wrong grade")
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
     assert '"members_member"' in locks[0] and '"members_invoice"' in locks[1]
+
+
+def test_a_grade_request_cannot_be_approved_once_the_member_is_suspended(today, registrar):
+    """Regression: approving applied the grade whatever had happened since the
+    request, changing the grade of a suspended member, which ALLOWED_FROM forbids."""
+    member = active_member(registrar, today)
+    fellow = GradeFactory(name="Fellow", slug="fellow", requires_review=True)
+    change = services.grade_change_request(member=member, to_grade=fellow, statement="Board")
+    services.member_suspend(member=member, actor=registrar, reason="Complaint", starts_on=JOIN_DAY)
+    with pytest.raises(MembershipError, match="decline the request instead"):
+        services.grade_change_decide(change=change, actor=registrar, approve=True, reason="OK")
+    member.refresh_from_db()
+    change.refresh_from_db()
+    assert member.grade != fellow and change.state == GradeChange.State.PENDING
+    services.grade_change_decide(change=change, actor=registrar, approve=False, reason="Suspended")
+    change.refresh_from_db()
+    assert change.state == GradeChange.State.DECLINED
