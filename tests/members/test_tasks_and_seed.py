@@ -38,7 +38,8 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     call_command("seed_demo")
     second = capsys.readouterr().out
 
-    assert first == second
+    # The same accounts, printed the same way; the share link is shown only when made.
+    assert second in first and "/cpd/shared/" in first and "/cpd/shared/" not in second
     assert User.objects.count() == 6
     registrar = User.objects.get(email="registrar@example.org")
     assert registrar.is_staff and registrar.check_password("demo-password-2026")
@@ -67,6 +68,10 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert Evidence.objects.count() == 4
     active = Member.objects.get(user__email="member@example.org")
     assert active.periods.count() == 2 and active.status == "active"
+    # Last year's return submitted, shared, sampled and sent back for more information.
+    assert active.annual_returns.get().state == "submitted"
+    assert active.share_links.count() == 1
+    assert active.audit_cases.get().state == "more_information"
 
 
 def test_seed_demo_refuses_to_run_in_production(settings):

@@ -118,6 +118,10 @@ class Command(BaseCommand):
             "Staff and assessors sign in with a code from an authenticator app: "
             "add the TOTP secret to the app (as a 'key' or 'setup code')."
         )
+        if getattr(self, "share_url", ""):
+            self.stdout.write(
+                f"member@'s CPD return, shared with an appraiser (shown once): {self.share_url}"
+            )
 
     def _memberships(self, users: dict[str, User]) -> None:
         """An active member paid by invoice, an applicant with an invoice to pay,
@@ -191,6 +195,53 @@ class Command(BaseCommand):
                         invoice=invoice, received_on=paid_on, reference="BACS DEMO", actor=registrar
                     )
             self._cpd_year(member)
+            self._cpd_return_and_audit(member, registrar, users["assessor@example.org"])
+
+    def _cpd_return_and_audit(self, member: Member, registrar: User, assessor: User) -> None:
+        """Last CPD year closed: the member submitted the return and shared it with
+        an appraiser; the registrar added them to the audit sample; an assessor
+        asked for more information, which the member can see and answer."""
+        from cpd.models import AuditCase
+        from cpd.returns import (
+            annual_return_submit,
+            audit_case_decide,
+            audit_case_submit,
+            audit_sample_draw,
+        )
+        from cpd.selectors import cpd_year_containing
+        from cpd.sharing import share_link_create
+
+        this_year = cpd_year_containing(services.local_today())
+        last_year = cpd_year_containing(this_year.starts_on - dt.timedelta(days=1))
+        with _as_of(last_year.ends_on + dt.timedelta(days=10)):
+            annual_return_submit(
+                member=member,
+                year=last_year,
+                actor=member.user,
+                declaration_confirmed=True,
+                shortfall_explanation="I joined in the autumn and was off for two weeks in February.",
+            )
+        _, token = share_link_create(
+            member=member,
+            actor=member.user,
+            label="Appraisal with my line manager",
+            expires_in_days=30,
+            year=last_year,
+            include_evidence=True,
+        )
+        self.share_url = f"{settings.SITE_URL}/cpd/shared/{token}/"
+        with _as_of(last_year.ends_on + dt.timedelta(days=40)):
+            sample = audit_sample_draw(
+                year=last_year, actor=registrar, seed="demo", extra_members=[member]
+            )
+            case = sample.cases.get(member=member)
+            audit_case_submit(case=case, actor=member.user)
+            audit_case_decide(
+                case=case,
+                assessor=assessor,
+                outcome=AuditCase.State.MORE_INFORMATION,
+                reasons="Please add what you changed after the budget workshop, and its effect.",
+            )
 
     def _cpd_year(self, member: Member) -> None:
         """A realistic year of CPD, mapped to the current standards, some with evidence."""
