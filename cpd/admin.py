@@ -5,7 +5,19 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from cpd.frameworks import FrameworkError, framework_draft_create, framework_publish
-from cpd.models import Domain, Entry, Evidence, Framework, Indicator, Standard
+from cpd.models import (
+    AnnualReturn,
+    AuditCase,
+    AuditSample,
+    Domain,
+    Entry,
+    Evidence,
+    Framework,
+    Goal,
+    Indicator,
+    ShareLink,
+    Standard,
+)
 
 # --- Frameworks ---------------------------------------------------------------------------
 #
@@ -391,3 +403,66 @@ class EvidenceAdmin(ReadOnlyAdmin):
     @admin.display(description="Member")
     def member(self, evidence: Evidence):
         return evidence.entry.member
+
+
+# The CPD year is worked through the registrar's and assessors' pages, which
+# call the services; the admin only shows it.
+
+
+@admin.register(AnnualReturn)
+class AnnualReturnAdmin(ReadOnlyAdmin):
+    list_display = (
+        "member",
+        "year_starts_on",
+        "state",
+        "meets_requirement",
+        "late",
+        "submitted_at",
+    )
+    list_filter = ("state", "meets_requirement", "late", "year_starts_on")
+    list_select_related = ("member__user",)
+    search_fields = ("member__membership_number", "member__user__email")
+
+
+@admin.register(AuditSample)
+class AuditSampleAdmin(ReadOnlyAdmin):
+    list_display = (
+        "year_starts_on",
+        "seed",
+        "percentage",
+        "eligible_count",
+        "drawn_by",
+        "drawn_at",
+    )
+    list_select_related = ("drawn_by",)
+
+
+@admin.register(AuditCase)
+class AuditCaseAdmin(ReadOnlyAdmin):
+    list_display = ("member", "sample", "state", "respond_by", "assessor")
+    list_filter = ("state", "sample__year_starts_on")
+    list_select_related = ("member__user", "sample", "assessor")
+    search_fields = ("member__membership_number", "member__user__email")
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(ReadOnlyAdmin):
+    # The token is never stored, so nothing here can open the link.
+    list_display = (
+        "label",
+        "member",
+        "year_starts_on",
+        "include_evidence",
+        "expires_at",
+        "revoked_at",
+    )
+    list_select_related = ("member__user",)
+    exclude = ("token_hash",)
+
+
+@admin.register(Goal)
+class GoalAdmin(ReadOnlyAdmin):
+    list_display = ("title", "member", "target_on", "state")
+    list_filter = ("state",)
+    list_select_related = ("member__user",)
+    exclude = ("standards", "entries")

@@ -452,3 +452,17 @@ def test_gaps_count_only_time_owed_not_before_joining_or_while_paused(frameworks
         (dt.date(2026, 7, 1), dt.date(2026, 7, 31)),
         (dt.date(2027, 1, 1), dt.date(2027, 3, 31)),
     ]
+
+
+def test_the_cpd_year_admin_pages_load_for_a_registrar(client):
+    from django.urls import reverse
+
+    from tests.factories import StaffFactory
+    from tests.totp import enable_totp
+
+    registrar = StaffFactory(is_superuser=True)
+    enable_totp(registrar)
+    client.force_login(registrar)
+    for model in ("annualreturn", "auditsample", "auditcase", "sharelink", "goal"):
+        response = client.get(reverse(f"admin:cpd_{model}_changelist"))
+        assert response.status_code == 200, model

@@ -96,6 +96,7 @@ class Command(BaseCommand):
                 "seed_demo creates accounts with a published password; not in production."
             )
         rows = []
+        self.share_url = ""
         with transaction.atomic():
             users = {}
             for role, email, given, family, extra in DEMO_USERS:
@@ -118,7 +119,7 @@ class Command(BaseCommand):
             "Staff and assessors sign in with a code from an authenticator app: "
             "add the TOTP secret to the app (as a 'key' or 'setup code')."
         )
-        if getattr(self, "share_url", ""):
+        if self.share_url:
             self.stdout.write(
                 f"member@'s CPD return, shared with an appraiser (shown once): {self.share_url}"
             )
