@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from audit.models import Action
@@ -967,13 +967,16 @@ def reminders_schedule(*, today: dt.date) -> int:
         if due:
             due_on, kind = max(due)
             rows.append(Reminder(period_id=period_id, kind=kind, due_on=due_on))
-    # Earlier kinds that were skipped are never created, so a later run cannot send them.
-    existing = set(
-        Reminder.objects.filter(period_id__in=[r.period_id for r in rows]).values_list(
-            "period_id", "due_on"
-        )
+    # Earlier kinds that were skipped are never created, so a later run cannot send them:
+    # only a reminder due after the period's latest one is new. (One pass, not a scan
+    # of every existing reminder for every period.)
+    latest = dict(
+        Reminder.objects.filter(period_id__in=[r.period_id for r in rows])
+        .values("period_id")
+        .annotate(last=Max("due_on"))
+        .values_list("period_id", "last")
     )
-    rows = [r for r in rows if not any(p == r.period_id and d >= r.due_on for p, d in existing)]
+    rows = [r for r in rows if r.period_id not in latest or latest[r.period_id] < r.due_on]
     Reminder.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
