@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 from config.pagination import paginate
 from cpd import selectors, services
 from cpd.forms import EntryForm, LogFilterForm
-from cpd.models import Entry, Evidence
+from cpd.models import AnnualReturn, Entry, Evidence
 from cpd.selectors import FrameworkView, Progress, cpd_year_containing, cpd_year_starting
 from cpd.services import CPDError
 from members import services as member_services
@@ -35,6 +35,20 @@ PAGE_SIZE = 20
 
 def _today() -> dt.date:
     return member_services.local_today()
+
+
+def _locked_years(member: Member) -> set[dt.date]:
+    """The first days of the CPD years whose return is submitted (one query): their
+    entries are locked, so the pages offer no way to change them."""
+    return set(
+        AnnualReturn.objects.filter(member=member, state=AnnualReturn.State.SUBMITTED).values_list(
+            "year_starts_on", flat=True
+        )
+    )
+
+
+def _is_locked(entry: Entry, locked_years: set[dt.date]) -> bool:
+    return cpd_year_containing(entry.ends_on).starts_on in locked_years
 
 
 def _log_url(entry: Entry) -> str:
@@ -75,6 +89,9 @@ def log(request: HttpRequest, member: Member) -> HttpResponse:
     totals = entries.order_by().aggregate(count=Count("pk"), minutes=Sum("minutes"))
     page, pagination = paginate(request, entries, per_page=PAGE_SIZE, count=totals["count"])
     filtered = any(chosen[name] for name in ("activity_type", "standard", "q"))
+    locked_years = _locked_years(member)
+    for entry in page.object_list:
+        entry.locked = _is_locked(entry, locked_years)
     return render(
         request,
         "cpd/log.html",
@@ -102,7 +119,9 @@ def _posted(request: HttpRequest):
     return None, None
 
 
-def _entry_form_page(request, form: EntryForm, *, entry: Entry | None = None) -> HttpResponse:
+def _entry_form_page(
+    request, form: EntryForm, *, entry: Entry | None = None, locked: bool = False
+) -> HttpResponse:
     files_chosen = [f.name for f in request.FILES.getlist("files")]
     if request.method == "POST" and files_chosen:
         # A browser never re-sends files after a page comes back with a problem.
@@ -119,6 +138,8 @@ def _entry_form_page(request, form: EntryForm, *, entry: Entry | None = None) ->
             "entry": entry,
             "files_chosen": files_chosen,
             "current_evidence": list(entry.evidence.all()) if entry else [],
+            "locked": locked,
+            "locked_year": cpd_year_containing(entry.ends_on) if locked else None,
         },
     )
 
@@ -181,7 +202,8 @@ def entry_edit(request: HttpRequest, member: Member, public_id) -> HttpResponse:
         else:
             messages.success(request, f"Your changes to “{entry.title}” are saved.")
             return redirect(_log_url(entry))
-    return _entry_form_page(request, form, entry=entry)
+    locked = _is_locked(entry, _locked_years(member))
+    return _entry_form_page(request, form, entry=entry, locked=locked)
 
 
 @member_required

@@ -16,6 +16,7 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
 from audit.selectors import audit_events_for_subject
+from cpd import sharing as cpd_sharing
 from members import documents, services
 from members.forms import (
     ConfirmForm,
@@ -47,6 +48,7 @@ def home(request):
 @login_required
 def dashboard(request):
     member = member_for_user(user=request.user)
+    today = services.local_today()
     return render(
         request,
         "members/dashboard.html",
@@ -54,6 +56,14 @@ def dashboard(request):
             "mfa_enabled": is_mfa_enabled(request.user),
             "member": member,
             "board": member_dashboard(member=member) if member else None,
+            # Open goals due within 30 days or overdue, in one query: the card needs
+            # neither their standards nor their entries, so nothing is prefetched.
+            "goals_due": list(
+                cpd_sharing.goals_due(member=member, today=today).prefetch_related(None)
+            )
+            if member
+            else [],
+            "today": today,
             "card_payments_enabled": stripe_enabled(),
         },
     )

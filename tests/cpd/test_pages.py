@@ -384,10 +384,11 @@ def test_the_log_and_progress_take_the_same_queries_for_5_and_500_entries(
 ):
     # The log: session, user, member, first entry (for the years), the framework, its
     # domains and standards (for the filter), the count and hours, one page of
-    # entries, their standards and evidence. Progress: session, user, member, first
-    # entry, status history, entries, their standards and the crosswalk, frameworks,
+    # entries, their standards and evidence, and the years whose return is submitted
+    # (their entries show as locked). Progress: session, user, member, first entry,
+    # status history, entries, their standards and the crosswalk, frameworks,
     # domains, standards.
-    expected = {"cpd:log": 11, "cpd:progress": 11}[url_name]
+    expected = {"cpd:log": 12, "cpd:progress": 11}[url_name]
     counts = []
     for n in (5, 500):
         member = make_member()

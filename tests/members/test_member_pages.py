@@ -412,10 +412,11 @@ def test_dashboard_query_count_does_not_grow_with_history(
     services.invoice_raise(member=big, payer_organisation="Northshire NHS FT")
     assert big.invoices.count() == 5 and big.status_events.count() == 3
 
-    # Session, user, MFA check, member, invoices, payments, their refunds, events, pending grade change.
+    # Session, user, MFA check, member, invoices, payments, their refunds, events, pending
+    # grade change, and the development goals due.
     for member in (small, big):
         client.force_login(member.user)
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(10):
             response = client.get(reverse("dashboard"))
         assert response.status_code == 200
     page = response.text
