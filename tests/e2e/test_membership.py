@@ -319,13 +319,13 @@ def registrar_activates_suspends_and_lifts(page, axe, registrar, secret, user, i
     expect_rows(
         page,
         "Audit history, latest first",
-        in_order("Status changed", "status was suspended", "status: active", LIFT_REASON),
-        in_order("Status changed", "status was active", "status: suspended", SUSPEND_REASON),
-        in_order("Status changed", "status was applicant", "status: active", "Payment received"),
-        in_order("Membership period started", f"receipt: {payment.receipt_number}"),
-        in_order("Invoice paid", f"reference: {BANK_REFERENCE}"),
-        in_order("Invoice raised", f"invoice: {invoice.number}"),
-        in_order("Joined", "grade: Associate"),
+        in_order("Status changed", "Status: Suspended to Active", LIFT_REASON),
+        in_order("Status changed", "Status: Active to Suspended", SUSPEND_REASON),
+        in_order("Status changed", "Status: Applicant to Active", "Payment received"),
+        in_order("Membership period started", f"Receipt: {payment.receipt_number}"),
+        in_order("Invoice paid", f"Reference: {BANK_REFERENCE}"),
+        in_order("Invoice raised", f"Invoice: {invoice.number}"),
+        in_order("Joined", "Grade: Associate"),
     )
     axe(page)
 
