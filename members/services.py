@@ -42,6 +42,10 @@ class MembershipError(Exception):
     """A change the member's current state does not allow; the message says why."""
 
 
+class AlreadyJoined(MembershipError):
+    """The user has a membership already (a second, concurrent submit of joining)."""
+
+
 ENDED = (Status.REMOVED, Status.DECEASED)
 
 # The statuses each change may start from. Services enforce it; pages use
@@ -174,7 +178,7 @@ def member_join(
         raise MembershipError("Tell us which organisation you work for.")
     User.objects.select_for_update().filter(pk=user.pk).first()
     if Member.objects.filter(user=user).exists():
-        raise MembershipError("You have already joined.")
+        raise AlreadyJoined("You have already joined.")
     today = local_today()
     member = Member.objects.create(
         user=user,

@@ -117,6 +117,9 @@ def join(request):
                 statement=data["statement"],
                 **data["organisation"],
             )
+        except services.AlreadyJoined:
+            # A double submit: the other request joined; this one has nothing to add.
+            return redirect("dashboard")
         except MembershipError as error:
             form.add_error(None, str(error))
         else:

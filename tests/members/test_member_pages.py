@@ -190,6 +190,30 @@ def test_join_then_pay_by_invoice(client, today, grade):
     assert Invoice.objects.count() == 1
 
 
+def test_a_second_concurrent_join_submit_lands_on_the_dashboard(client, today, grade):
+    """Regression: when two submits of the join form raced, the one that lost
+    showed "There is a problem: You have already joined." for a join that
+    had worked. (The first check in the view passed for both.)"""
+    user = UserFactory()
+    signed_in(client, user)
+    MemberFactory(user=user, grade=grade)  # the other submit's work, committed meanwhile
+    with mock.patch("members.views.member_for_user", return_value=None):
+        response = client.post(reverse("membership_join"), join_data(grade))
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    assert Member.objects.filter(user=user).count() == 1
+
+
+def test_join_and_action_buttons_ignore_a_double_click(client, today, registrar):
+    signed_in(client, UserFactory())
+    assert (
+        'data-prevent-double-click="true" type="submit">Continue'
+        in client.get(reverse("membership_join")).text
+    )
+    signed_in(client, active_member(registrar, today))
+    for name in ("membership_resign", "membership_pause", "membership_profile"):
+        assert 'data-prevent-double-click="true"' in client.get(reverse(name)).text, name
+
+
 def test_join_with_errors_rerenders_with_the_messages_and_keeps_what_was_typed(client, grade):
     user = UserFactory()
     signed_in(client, user)
