@@ -41,6 +41,22 @@ class Action(models.TextChoices):
     CPD_AUDIT_DEFERRED = "cpd.audit_deferred", "CPD audit deferred"
     CPD_AUDIT_SUBMITTED = "cpd.audit_submitted", "CPD audit record sent for review"
     CPD_AUDIT_OUTCOME = "cpd.audit_outcome", "CPD audit outcome recorded"
+    ACCREDITATION_STARTED = "accreditation.started", "Accreditation application started"
+    ACCREDITATION_SUBMITTED = "accreditation.submitted", "Accreditation application submitted"
+    ACCREDITATION_WITHDRAWN = "accreditation.withdrawn", "Accreditation application withdrawn"
+    ACCREDITATION_REFEREE_INVITED = "accreditation.referee_invited", "Referee invited"
+    ACCREDITATION_REFEREE_RESPONDED = "accreditation.referee_responded", "Referee responded"
+    ACCREDITATION_ASSIGNED = "accreditation.assigned", "Assessor assigned"
+    ACCREDITATION_ASSIGNMENT_ACCEPTED = "accreditation.assignment_accepted", "Assignment accepted"
+    ACCREDITATION_CONFLICT_DECLARED = "accreditation.conflict_declared", "Conflict declared"
+    ACCREDITATION_INFO_REQUESTED = "accreditation.info_requested", "More information requested"
+    ACCREDITATION_INFO_RESPONDED = "accreditation.info_responded", "More information given"
+    ACCREDITATION_ASSESSED = "accreditation.assessed", "Assessment submitted"
+    ACCREDITATION_MODERATION = "accreditation.moderation", "Sent for moderation"
+    ACCREDITATION_RECOMMENDED = "accreditation.recommended", "Recommendation made"
+    ACCREDITATION_DECIDED = "accreditation.decided", "Accreditation decided"
+    ACCREDITATION_APPEAL_LODGED = "accreditation.appeal_lodged", "Appeal lodged"
+    ACCREDITATION_APPEAL_DECIDED = "accreditation.appeal_decided", "Appeal decided"
 
 
 GENESIS_HASH = "0" * 64

@@ -1,0 +1,409 @@
+"""Accreditation: schemes and levels, applications, referees, assessments and appeals.
+
+Every change goes through ``accreditation.services``; the database backs the
+invariants a service could otherwise get wrong under concurrency (one open
+application per member and level, one judgement per standard, one assessment
+per assignment).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from cpd.models import Entry, Standard
+from members.models import ManagementLevel, Member
+
+
+class Scheme(models.Model):
+    """A family of accreditations, such as "Accredited Manager"."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_open = models.BooleanField(default=True, help_text="Taking new applications.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Level(models.Model):
+    """One level of a scheme and what an applicant must show to reach it."""
+
+    scheme = models.ForeignKey(Scheme, on_delete=models.PROTECT, related_name="levels")
+    management_level = models.CharField(max_length=20, choices=ManagementLevel)
+    name = models.CharField(max_length=200)
+    required_standards = models.ManyToManyField(Standard, related_name="+", blank=True)
+    per_domain_minimum = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="If set, the applicant evidences at least this many of the required "
+        "standards in each of their domains; if empty, every required standard.",
+    )
+    min_months_in_role = models.PositiveSmallIntegerField("minimum months in a management role")
+    cpd_minutes_last_12_months = models.PositiveIntegerField(
+        "CPD minutes needed in the last 12 months", default=30 * 60
+    )
+    referees_required = models.PositiveSmallIntegerField(default=2)
+    validity_years = models.PositiveSmallIntegerField(default=3)
+    fee_pence = models.PositiveIntegerField(default=0)
+    assessors_required = models.PositiveSmallIntegerField(
+        default=1, help_text="Two for the executive level."
+    )
+
+    class Meta:
+        ordering = ["scheme", "management_level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scheme", "management_level"], name="level_one_per_scheme_and_level"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(management_level__in=ManagementLevel.values),
+                name="level_management_level_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(assessors_required__gte=1)
+                & (
+                    ~models.Q(management_level=ManagementLevel.EXECUTIVE)
+                    | models.Q(assessors_required__gte=2)
+                ),
+                name="level_enough_assessors",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(validity_years__gte=1), name="level_validity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scheme}: {self.name}"
+
+
+class ApplicationState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_ASSESSMENT = "in_assessment", "In assessment"
+    INFO_REQUESTED = "info_requested", "More information requested"
+    IN_MODERATION = "in_moderation", "In moderation"
+    RECOMMENDED = "recommended", "Recommended"
+    APPROVED = "approved", "Approved"
+    DECLINED = "declined", "Declined"
+    APPEALED = "appealed", "Appealed"
+    APPEAL_UPHELD = "appeal_upheld", "Appeal upheld"
+    APPEAL_DISMISSED = "appeal_dismissed", "Appeal dismissed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# States with no decision yet: the member may still withdraw.
+UNDECIDED = (
+    ApplicationState.DRAFT,
+    ApplicationState.SUBMITTED,
+    ApplicationState.IN_ASSESSMENT,
+    ApplicationState.INFO_REQUESTED,
+    ApplicationState.IN_MODERATION,
+    ApplicationState.RECOMMENDED,
+)
+CLOSED = (
+    ApplicationState.APPROVED,
+    ApplicationState.DECLINED,
+    ApplicationState.APPEAL_UPHELD,
+    ApplicationState.APPEAL_DISMISSED,
+    ApplicationState.WITHDRAWN,
+)
+# Applications in these states are finished; a member may start another at the level.
+CLOSED_STATES = [state.value for state in CLOSED]
+
+
+class Recommendation(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    DECLINE = "decline", "Decline"
+
+
+class Application(models.Model):
+    State = ApplicationState
+    Recommendation = Recommendation
+    UNDECIDED = UNDECIDED
+    CLOSED = CLOSED
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="applications")
+    level = models.ForeignKey(Level, on_delete=models.PROTECT, related_name="applications")
+    state = models.CharField(
+        max_length=20, choices=ApplicationState, default=ApplicationState.DRAFT
+    )
+    career_summary = models.TextField(blank=True)
+    management_since = models.DateField("in a management role since", null=True, blank=True)
+    recommendation = models.CharField(max_length=10, choices=Recommendation, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decision_reasons = models.TextField(blank=True, help_text="The member reads these.")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "level"],
+                condition=~models.Q(state__in=CLOSED_STATES),
+                name="application_one_open_per_member_and_level",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=ApplicationState.values),
+                name="application_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(recommendation__in=[*Recommendation.values, ""]),
+                name="application_recommendation_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state__in=["approved", "declined"])
+                | (models.Q(decided_at__isnull=False) & ~models.Q(decision_reasons="")),
+                name="application_decision_has_reasons",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} for {self.level} ({self.get_state_display()})"
+
+
+class StandardStatement(models.Model):
+    """The applicant's case for one standard, with the CPD entries that back it."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="statements"
+    )
+    standard = models.ForeignKey(Standard, on_delete=models.PROTECT, related_name="+")
+    statement = models.TextField()
+    entries = models.ManyToManyField(Entry, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["application", "standard__order", "standard__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "standard"], name="statement_one_per_standard"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.standard.code} for {self.application_id}"
+
+
+class Referee(models.Model):
+    """Someone who vouches for the applicant through an emailed, expiring, single-use link."""
+
+    class Response(models.TextChoices):
+        CONFIRM = "confirm", "Confirmed"
+        DECLINE = "decline", "Declined"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="referees")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    # Only the SHA-256 of the link's token: the token is shown once, in the email.
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    response = models.CharField(max_length=10, choices=Response, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["application", "invited_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(responded_at__isnull=True) & models.Q(response=""))
+                | (
+                    models.Q(responded_at__isnull=False)
+                    & models.Q(response__in=["confirm", "decline"])
+                ),
+                name="referee_response_with_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class ConflictOfInterest(models.Model):
+    """An assessor's declared conflict with a member: they are never assigned to them."""
+
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="conflicts"
+    )
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    declared_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assessor", "member"], name="conflict_once")]
+
+    def __str__(self) -> str:
+        return f"{self.assessor} / {self.member}"
+
+
+class AssignmentRole(models.TextChoices):
+    ASSESSOR = "assessor", "Assessor"
+    MODERATOR = "moderator", "Moderator"
+    APPEAL = "appeal", "Appeal assessor"
+
+
+class Assignment(models.Model):
+    Role = AssignmentRole
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="assignments"
+    )
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="accreditation_assignments"
+    )
+    role = models.CharField(max_length=10, choices=AssignmentRole, default=AssignmentRole.ASSESSOR)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    conflict_declared_none = models.BooleanField(default=False)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["application", "assigned_at"]
+        constraints = [
+            # Everyone who takes part in an application does so once, in one role:
+            # so a moderator or appeal assessor is always someone fresh.
+            models.UniqueConstraint(
+                fields=["application", "assessor"], name="assignment_one_per_person"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__in=AssignmentRole.values), name="assignment_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True)
+                | models.Q(conflict_declared_none=True),
+                name="assignment_accepted_declares_no_conflict",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True) | models.Q(declined_at__isnull=True),
+                name="assignment_not_accepted_and_declined",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessor} ({self.get_role_display()}) on {self.application_id}"
+
+
+class InformationRequest(models.Model):
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="information_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    question = models.TextField()
+    requested_at = models.DateTimeField(auto_now_add=True)
+    response = models.TextField(blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["application", "requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application"],
+                condition=models.Q(responded_at__isnull=True),
+                name="information_request_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Question on {self.application_id}"
+
+
+class Judgement(models.TextChoices):
+    MET = "met", "Met"
+    PARTLY_MET = "partly_met", "Partly met"
+    NOT_MET = "not_met", "Not met"
+
+
+class Assessment(models.Model):
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.PROTECT, related_name="assessment"
+    )
+    recommendation = models.CharField(max_length=10, choices=Recommendation)
+    reasons = models.TextField()
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(recommendation__in=Recommendation.values),
+                name="assessment_recommendation_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_recommendation_display()} by {self.assignment}"
+
+
+class StandardJudgement(models.Model):
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="judgements")
+    standard = models.ForeignKey(Standard, on_delete=models.PROTECT, related_name="+")
+    judgement = models.CharField(max_length=12, choices=Judgement)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["assessment", "standard__order", "standard__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assessment", "standard"], name="judgement_one_per_standard"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(judgement__in=Judgement.values), name="judgement_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.standard.code}: {self.get_judgement_display()}"
+
+
+class AppealOutcome(models.TextChoices):
+    UPHELD = "upheld", "Upheld"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class Appeal(models.Model):
+    Outcome = AppealOutcome
+
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="appeal")
+    grounds = models.TextField()
+    lodged_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=10, choices=AppealOutcome, blank=True)
+    outcome_reasons = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=[*AppealOutcome.values, ""]),
+                name="appeal_outcome_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Appeal on {self.application_id}"
