@@ -210,6 +210,8 @@ def statement_save(
     """Write (or rewrite) the draft's statement for one standard with its CPD entries."""
     application = _lock(application)
     _require_state(application, (State.DRAFT, State.INFO_REQUESTED), "change statements")
+    if not application.level.required_standards.filter(pk=standard.pk).exists():
+        raise AccreditationError(f"{standard.code} is not one of this level's standards.")
     if any(entry.member_id != application.member_id for entry in entries):
         raise AccreditationError("Link only your own CPD entries.")
     row, _ = StandardStatement.objects.update_or_create(
@@ -376,6 +378,8 @@ def referee_respond(*, token: str, confirm: bool, comment: str = "") -> Referee:
         raise AccreditationError("This referee link is not recognised.")
     if referee.responded_at is not None:
         raise AccreditationError("This referee link has already been used.")
+    if referee.application.state in Application.CLOSED:
+        raise AccreditationError("This application is closed; no reference is needed.")
     if referee.expires_at <= timezone.now():
         raise AccreditationError(
             "This referee link has expired. Ask the applicant to send a new one."
@@ -568,6 +572,14 @@ def information_request(
     """An assessor asks the member for more; the application waits for the answer."""
     assignment, application = _accepted(assignment, actor)
     _require_state(application, (State.IN_ASSESSMENT, State.IN_MODERATION), "ask for more")
+    # Whoever is judging now may ask: the assessors before moderation, the moderator during it.
+    judging = (
+        AssignmentRole.MODERATOR
+        if application.state == State.IN_MODERATION
+        else AssignmentRole.ASSESSOR
+    )
+    if assignment.role != judging or hasattr(assignment, "assessment"):
+        raise AccreditationError("Only an assessor still judging the application can ask for more.")
     question = _required_text(question, "the question")
     request = InformationRequest.objects.create(
         application=application, requested_by=actor, question=question
