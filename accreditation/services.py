@@ -512,8 +512,11 @@ def assignment_accept(*, assignment: Assignment, actor: User, no_conflict: bool)
         raise AccreditationError(
             "Declare that you have no conflict of interest, or declare the conflict."
         )
-    if application.state in Application.CLOSED and application.state != State.DECLINED:
-        raise AccreditationError("This application is closed.")
+    if application.state in Application.CLOSED:
+        raise AccreditationError(
+            f"This application is {application.get_state_display().lower()}; "
+            "there is nothing to assess."
+        )
     assignment.accepted_at = timezone.now()
     assignment.conflict_declared_none = True
     assignment.save(update_fields=["accepted_at", "conflict_declared_none"])

@@ -3,11 +3,12 @@
 import datetime as dt
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accreditation import selectors, services
-from accreditation.models import Application
+from accreditation.models import Application, StandardJudgement
 from accreditation.selectors import working_days_between
 from accreditation.services import AccreditationError
 from cpd.models import Standard
@@ -113,3 +114,44 @@ def test_the_accreditation_admin_pages_load_for_a_registrar(client, member, leve
     assert b"How I meet D1.1." in response.content
     response = client.get(reverse("admin:accreditation_level_change", args=[level.pk]))
     assert response.status_code == 200
+
+
+def test_a_moderator_can_ask_for_more_and_the_answer_returns_to_moderation(
+    member, executive_level, registrar
+):
+    application = services.application_submit(application=ready(member, executive_level))
+    first, second = assign(application, registrar), assign(application, registrar)
+    assess(first, "approve")
+    assess(second, "decline")
+    moderation = assign(application, registrar, role="moderator")
+    with pytest.raises(AccreditationError, match="still judging"):
+        services.information_request(assignment=first, actor=first.assessor, question="?")
+    services.information_request(
+        assignment=moderation, actor=moderation.assessor, question="Which team?"
+    )
+    assert state_of(application) == Application.State.INFO_REQUESTED
+    services.information_respond(application=application, response="Outpatients.")
+    assert state_of(application) == Application.State.IN_MODERATION
+    assess(moderation, "approve")
+    assert state_of(application) == Application.State.RECOMMENDED
+
+
+def test_an_assignment_cannot_be_accepted_once_the_application_is_withdrawn(
+    member, level, registrar
+):
+    application = services.application_submit(application=ready(member, level))
+    who = assessor()
+    assignment = services.assessor_assign(application=application, assessor=who, actor=registrar)
+    services.application_withdraw(application=application)
+    with pytest.raises(AccreditationError, match="withdrawn; there is nothing to assess"):
+        services.assignment_accept(assignment=assignment, actor=who, no_conflict=True)
+
+
+def test_the_database_keeps_one_judgement_per_standard(member, level, registrar):
+    application = services.application_submit(application=ready(member, level))
+    assessment = assess(assign(application, registrar))
+    judgement = assessment.judgements.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StandardJudgement.objects.create(
+            assessment=assessment, standard=judgement.standard, judgement="met"
+        )
