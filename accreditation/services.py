@@ -802,10 +802,10 @@ def appeal_decide(*, assignment: Assignment, actor: User, upheld: bool, reasons:
     if assignment.role != AssignmentRole.APPEAL:
         raise AccreditationError("Only the appeal assessor can decide the appeal.")
     reasons = _required_text(reasons, "reasons for the appeal outcome")
-    appeal = Appeal.objects.select_for_update().get(application=application)
-    if appeal.outcome:
+    if application.state in (State.APPEAL_UPHELD, State.APPEAL_DISMISSED):
         raise AccreditationConflict("This appeal has already been decided.")
     _require_state(application, (State.APPEALED,), "decide an appeal")
+    appeal = Appeal.objects.select_for_update().get(application=application)
     appeal.outcome = AppealOutcome.UPHELD if upheld else AppealOutcome.DISMISSED
     appeal.outcome_reasons = reasons
     appeal.decided_at = timezone.now()

@@ -189,7 +189,48 @@ def _statement(app, standards, **_):
     services.statement_save(application=app, standard=standards[0], statement="Changed.")
 
 
+def _accepted_assignment(app, registrar, role="assessor"):
+    return Assignment.objects.create(
+        application=app,
+        assessor=assessor(),
+        role=role,
+        assigned_by=registrar,
+        accepted_at=timezone.now(),
+        conflict_declared_none=True,
+    )
+
+
+def _assess(app, registrar, **_):
+    assess(_accepted_assignment(app, registrar))
+
+
+def _moderate(app, registrar, **_):
+    assess(_accepted_assignment(app, registrar, role="moderator"))
+
+
+def _ask(app, registrar, **_):
+    assignment = _accepted_assignment(app, registrar)
+    services.information_request(assignment=assignment, actor=assignment.assessor, question="?")
+
+
+def _hear_appeal(app, registrar, **_):
+    assignment = _accepted_assignment(app, registrar, role="appeal")
+    services.appeal_decide(
+        assignment=assignment, actor=assignment.assessor, upheld=True, reasons="Yes."
+    )
+
+
 ILLEGAL = [
+    (_assess, State.SUBMITTED),
+    (_assess, State.INFO_REQUESTED),
+    (_assess, State.IN_MODERATION),
+    (_assess, State.RECOMMENDED),
+    (_moderate, State.IN_ASSESSMENT),
+    (_ask, State.SUBMITTED),
+    (_ask, State.INFO_REQUESTED),
+    (_ask, State.RECOMMENDED),
+    (_hear_appeal, State.DECLINED),
+    (_hear_appeal, State.APPROVED),
     (_submit, State.IN_ASSESSMENT),
     (_submit, State.APPROVED),
     (_submit, State.WITHDRAWN),
