@@ -223,6 +223,19 @@ def statement_save(
     return row
 
 
+@transaction.atomic
+def application_details_save(
+    *, application: Application, career_summary: str, management_since: dt.date | None
+) -> Application:
+    """Write the draft's career summary and when the member started managing."""
+    application = _lock(application)
+    _require_state(application, (State.DRAFT,), "change your career summary")
+    application.career_summary = career_summary.strip()
+    application.management_since = management_since
+    application.save(update_fields=["career_summary", "management_since"])
+    return application
+
+
 def application_eligibility_failures(*, application: Application) -> list[str]:
     """Every requirement of the level the application does not yet meet, in words."""
     level = application.level

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("members.urls")),
     path("accounts/", include("allauth.urls")),
     path("cpd/", include("cpd.urls")),
+    path("accreditation/", include("accreditation.urls")),
     path("registrar/cpd/", include("cpd.staff_urls")),
     path("registrar/", include("members.staff_urls")),
     path("admin/", admin.site.urls),
