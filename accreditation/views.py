@@ -93,6 +93,8 @@ def _detail_context(application: Application) -> dict:
     return {
         "application": application,
         "is_draft": application.state == State.DRAFT,
+        # An assessor's question may be answered by improving a statement.
+        "can_edit_statements": application.state in (State.DRAFT, State.INFO_REQUESTED),
         "standards": standards,
         "referees": list(application.referees.all()),
         "missing": (

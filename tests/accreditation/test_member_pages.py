@@ -158,6 +158,15 @@ def test_referee_link_is_single_use(client, member, level):
     assert referee.response == Referee.Response.DECLINE
 
 
+def test_referee_must_choose_an_answer(client, member, level):
+    application = services.application_create(member=member, level=level)
+    _, token = services.referee_invite(application=application, name="Ann", email="a@example.org")
+    page = client.post(reverse("accreditation:referee", args=[token]), {"comment": "Hmm"})
+    assert page.status_code == 200
+    assert "There is a problem" in text(page)
+    assert Referee.objects.get().responded_at is None
+
+
 def test_referee_link_expires(client, member, level):
     application = services.application_create(member=member, level=level)
     _, token = services.referee_invite(application=application, name="Ann", email="a@example.org")
@@ -221,6 +230,11 @@ def test_the_member_answers_an_information_request(client, member, level, regist
     client.force_login(member.user)
     page = client.get(detail_url(application))
     assert "Which budget?" in text(page)
+    standard = application.statements.first().standard
+    statement_url = reverse("accreditation:statement", args=[application.public_id, standard.pk])
+    assert statement_url in page.content.decode()
+    client.post(statement_url, {"statement": "Now with the budget figures."})
+    assert application.statements.get(standard=standard).statement == "Now with the budget figures."
     response = client.post(
         reverse("accreditation:information_respond", args=[application.public_id]),
         {"response": "The outpatients budget."},
