@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import members.services
-from accreditation.models import Application, ApplicationState, Assignment, AssignmentRole
+from accreditation.models import Application, ApplicationState, Assignment, AssignmentRole, Referee
 from members.models import Member, User
 
 # The target for an assessor to finish, in working days (Monday to Friday).
@@ -108,3 +108,14 @@ def application_missing(*, application: Application) -> list[str]:
     from accreditation.services import application_eligibility_failures
 
     return application_eligibility_failures(application=application)
+
+
+def referee_for_token(*, token: str) -> Referee | None:
+    """The referee an emailed link belongs to, with what their page shows."""
+    from accreditation.services import referee_token_hash
+
+    return (
+        Referee.objects.select_related("application__member__user", "application__level__scheme")
+        .filter(token_hash=referee_token_hash(token))
+        .first()
+    )

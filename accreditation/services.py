@@ -155,7 +155,8 @@ def _active_assignments(application: Application, role: str):
     return application.assignments.filter(role=role, declined_at__isnull=True)
 
 
-def _token_hash(token: str) -> str:
+def referee_token_hash(token: str) -> str:
+    """Only this hash of a referee's link is stored; lookups hash the token the same way."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -356,7 +357,7 @@ def referee_invite(*, application: Application, name: str, email: str) -> tuple[
         application=application,
         name=_required_text(name, "the referee's name"),
         email=_required_text(email, "the referee's email address").lower(),
-        token_hash=_token_hash(token),
+        token_hash=referee_token_hash(token),
         expires_at=timezone.now() + dt.timedelta(days=REFEREE_LINK_DAYS),
     )
     _audit(
@@ -380,7 +381,7 @@ def referee_invite(*, application: Application, name: str, email: str) -> tuple[
 @transaction.atomic
 def referee_respond(*, token: str, confirm: bool, comment: str = "") -> Referee:
     """Record a referee's answer: the link works once, and not after it expires."""
-    digest = _token_hash(token)
+    digest = referee_token_hash(token)
     referee = (
         Referee.objects.select_for_update(of=("self",))
         .select_related("application__member__user")

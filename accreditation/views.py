@@ -295,14 +295,6 @@ def appeal(request: HttpRequest, member: Member, public_id) -> HttpResponse:
 # --- The referee's page (no sign-in: the emailed token is the key) ------------------------
 
 
-def _referee_for(token: str) -> Referee | None:
-    return (
-        Referee.objects.select_related("application__member__user", "application__level__scheme")
-        .filter(token_hash=services._token_hash(token))
-        .first()
-    )
-
-
 def _referee_gone(referee: Referee | None) -> str:
     """Why the link no longer works, or nothing if it does."""
     if referee is None:
@@ -318,7 +310,7 @@ def _referee_gone(referee: Referee | None) -> str:
 
 @require_http_methods(["GET", "POST"])
 def referee(request: HttpRequest, token: str) -> HttpResponse:
-    found = _referee_for(token)
+    found = selectors.referee_for_token(token=token)
     gone = _referee_gone(found)
     if gone:
         return render(
