@@ -15,6 +15,8 @@ urlpatterns = [
     path("cpd/", include("cpd.urls")),
     path("accreditation/", include("accreditation.urls")),
     path("registrar/cpd/", include("cpd.staff_urls")),
+    path("registrar/accreditation/", include("accreditation.staff_urls")),
+    path("accreditation/assess/", include("accreditation.assess_urls")),
     path("registrar/", include("members.staff_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
