@@ -72,6 +72,17 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert active.annual_returns.get().state == "submitted"
     assert active.share_links.count() == 1
     assert active.audit_cases.get().state == "more_information"
+    # An accreditation application drafted, with a referee invited by link.
+    application = active.applications.get()
+    assert application.state == "draft"
+    assert application.referees.count() == 1
+    assert "/accreditation/referee/" in first
+    # The demo can go on by hand: once the referee confirms, the application is ready to submit.
+    from accreditation.services import application_eligibility_failures, referee_respond
+
+    token = first.split("/accreditation/referee/")[1].split("/")[0]
+    referee_respond(token=token, confirm=True, comment="Megan leads her service well.")
+    assert application_eligibility_failures(application=application) == []
 
 
 def test_seed_demo_refuses_to_run_in_production(settings):

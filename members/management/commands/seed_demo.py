@@ -97,6 +97,7 @@ class Command(BaseCommand):
             )
         rows = []
         self.share_url = ""
+        self.referee_url = ""
         with transaction.atomic():
             users = {}
             for role, email, given, family, extra in DEMO_USERS:
@@ -119,6 +120,10 @@ class Command(BaseCommand):
             "Staff and assessors sign in with a code from an authenticator app: "
             "add the TOTP secret to the app (as a 'key' or 'setup code')."
         )
+        if self.referee_url:
+            self.stdout.write(
+                f"member@'s accreditation referee link (shown once): {self.referee_url}"
+            )
         if self.share_url:
             self.stdout.write(
                 f"member@'s CPD return, shared with an appraiser (shown once): {self.share_url}"
@@ -197,6 +202,7 @@ class Command(BaseCommand):
                     )
             self._cpd_year(member)
             self._cpd_return_and_audit(member, registrar, users["assessor@example.org"])
+            self._accreditation_draft(member)
 
     def _cpd_return_and_audit(self, member: Member, registrar: User, assessor: User) -> None:
         """Last CPD year closed: the member submitted the return and shared it with
@@ -243,6 +249,61 @@ class Command(BaseCommand):
                 outcome=AuditCase.State.MORE_INFORMATION,
                 reasons="Please add what you changed after the budget workshop, and its effect.",
             )
+
+    def _accreditation_draft(self, member: Member) -> None:
+        """An Accredited Manager scheme, and the member's application with its
+        statements written and a referee invited; the referee's link is printed
+        (and emailed through the console) so the rest can be tried by hand."""
+        from accreditation.models import Level, Scheme
+        from accreditation.services import application_create, referee_invite, statement_save
+        from cpd.models import Standard
+        from cpd.selectors import primary_framework
+
+        framework = primary_framework()
+        if framework is None:
+            return
+        standards = list(
+            Standard.objects.filter(framework=framework).order_by("domain__order", "order")[:3]
+        )
+        scheme, _ = Scheme.objects.get_or_create(
+            slug="accredited-manager",
+            defaults={
+                "name": "Accredited Manager",
+                "description": "Independent recognition that a manager meets our standards at their level.",
+            },
+        )
+        level, created = Level.objects.get_or_create(
+            scheme=scheme,
+            management_level=ManagementLevel.MIDDLE,
+            defaults={
+                "name": "Accredited Manager (middle)",
+                "min_months_in_role": 12,
+                "cpd_minutes_last_12_months": 10 * 60,
+                "referees_required": 1,
+                "assessors_required": 1,
+                "fee_pence": 15000,
+            },
+        )
+        if created:
+            level.required_standards.set(standards)
+        application = application_create(
+            member=member,
+            level=level,
+            career_summary="Eight years managing outpatient services across two hospital sites.",
+            management_since=services.local_today() - dt.timedelta(days=8 * 365),
+        )
+        entries = list(member.cpd_entries.order_by("-ends_on")[:2])
+        for standard in level.required_standards.all():
+            statement_save(
+                application=application,
+                standard=standard,
+                statement=f"How I meet {standard.code}: examples from my service, with the CPD linked.",
+                entries=entries,
+            )
+        _, token = referee_invite(
+            application=application, name="Dr Sam Patel", email="referee@example.org"
+        )
+        self.referee_url = f"{settings.SITE_URL}/accreditation/referee/{token}/"
 
     def _cpd_year(self, member: Member) -> None:
         """A realistic year of CPD, mapped to the current standards, some with evidence."""
