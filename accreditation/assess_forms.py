@@ -127,3 +127,19 @@ class DecisionForm(PlainForm):
         widget=forms.Textarea(attrs={"rows": 6}),
         error_messages={"required": "Give reasons for the decision: the applicant reads them."},
     )
+
+
+class AppealDecisionForm(PlainForm):
+    outcome = forms.ChoiceField(
+        label="Your decision on the appeal",
+        choices=[("upheld", "Uphold the appeal"), ("dismissed", "Dismiss the appeal")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose to uphold or dismiss the appeal."},
+    )
+    reasons = forms.CharField(
+        label="Reasons",
+        help_text="The applicant and the registrar read these.",
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        error_messages={"required": "Give reasons for the appeal outcome."},
+    )

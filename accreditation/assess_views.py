@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from accreditation import selectors, services
 from accreditation.assess_forms import (
     AcceptForm,
+    AppealDecisionForm,
     AssessmentForm,
     AssignForm,
     ConflictForm,
@@ -96,6 +97,7 @@ def assess_application(request: HttpRequest, public_id) -> HttpResponse:
     assess_form = AssessmentForm(
         _action(request, "assess"), standards=[s.standard for s in statements]
     )
+    appeal_form = AppealDecisionForm(_action(request, "appeal"))
     here = redirect("accreditation_assess:application", public_id=application.public_id)
     user = request.user
     if (
@@ -153,6 +155,20 @@ def assess_application(request: HttpRequest, public_id) -> HttpResponse:
         ):
             messages.success(request, "Your assessment is submitted. Thank you.")
             return redirect("accreditation_assess:queue")
+    if (
+        appeal_form.is_bound
+        and appeal_form.is_valid()
+        and _done(
+            appeal_form,
+            services.appeal_decide,
+            assignment=assignment,
+            actor=user,
+            upheld=appeal_form.cleaned_data["outcome"] == "upheld",
+            reasons=appeal_form.cleaned_data["reasons"],
+        )
+    ):
+        messages.success(request, "Your decision on the appeal is recorded. Thank you.")
+        return redirect("accreditation_assess:queue")
     accepted = assignment.accepted_at is not None
     submitted = Assessment.objects.filter(assignment=assignment).first()
     judging = State.IN_MODERATION if assignment.role == AssignmentRole.MODERATOR else None
@@ -162,6 +178,12 @@ def assess_application(request: HttpRequest, public_id) -> HttpResponse:
         and assignment.role != AssignmentRole.APPEAL
         and application.state == (judging or State.IN_ASSESSMENT)
     )
+    can_decide_appeal = (
+        accepted
+        and assignment.role == AssignmentRole.APPEAL
+        and application.state == State.APPEALED
+    )
+    appeal = application.appeal if can_decide_appeal else None
     return render(
         request,
         "accreditation/assess/application.html",
@@ -178,6 +200,9 @@ def assess_application(request: HttpRequest, public_id) -> HttpResponse:
             "conflict_form": conflict_form,
             "info_form": info_form,
             "assess_form": assess_form,
+            "can_decide_appeal": can_decide_appeal,
+            "appeal": appeal,
+            "appeal_form": appeal_form,
         },
     )
 

@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from accreditation import services
 from accreditation.models import Application, Assignment
-from tests.accreditation.builders import assessor, assign, ready, recommended, state_of
+from audit.models import Action
+from tests.accreditation.builders import actions, assessor, assign, ready, recommended, state_of
 from tests.factories import AssessorFactory, MemberFactory, StaffFactory
 from tests.totp import enable_totp
 
@@ -222,3 +223,72 @@ def test_registrar_assigns_an_appeal_assessor(client, member, level, registrar):
     fresh = AssessorFactory()
     assert client.post(url, {"action": "assign", "assessors": [fresh.pk]}).status_code == 302
     assert application.assignments.get(assessor=fresh).role == "appeal"
+
+
+@pytest.fixture
+def appeal_hearing(member, level, registrar):
+    """A declined, appealed application with an accepted appeal assignment."""
+    application = recommended(member, level, registrar, recommendation="decline")
+    services.application_decide(
+        application=application, actor=registrar, approve=False, reasons="D2.1 not shown."
+    )
+    services.appeal_lodge(application=application, grounds="My budget evidence was missed.")
+    return assign(application, registrar, role="appeal")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [("upheld", State.APPEAL_UPHELD), ("dismissed", State.APPEAL_DISMISSED)],
+)
+def test_appeal_assessor_sees_the_grounds_and_decides(client, appeal_hearing, outcome, state):
+    application = appeal_hearing.application
+    _sign_in(client, appeal_hearing.assessor)
+    url = _assess_url(application)
+    page = client.get(url).content.decode()
+    assert 'id="appeal"' in page
+    assert "My budget evidence was missed." in page
+    assert "D2.1 not shown." in page
+    assert "nothing for you to do" not in page
+    response = client.post(
+        url, {"action": "appeal", "outcome": outcome, "reasons": "Weighed the evidence."}
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("accreditation_assess:queue")
+    assert state_of(application) == state
+    assert Action.ACCREDITATION_APPEAL_DECIDED in actions(application)
+    application.appeal.refresh_from_db()
+    assert application.appeal.outcome_reasons == "Weighed the evidence."
+
+
+def test_appeal_decision_needs_reasons(client, appeal_hearing):
+    application = appeal_hearing.application
+    _sign_in(client, appeal_hearing.assessor)
+    response = client.post(_assess_url(application), {"action": "appeal", "outcome": "upheld"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Give reasons for the appeal outcome." in page
+    assert state_of(application) == State.APPEALED
+
+
+def test_appeal_service_refusal_is_shown_on_the_form(client, appeal_hearing, registrar):
+    application = appeal_hearing.application
+    services.appeal_decide(
+        assignment=appeal_hearing, actor=appeal_hearing.assessor, upheld=False, reasons="No."
+    )
+    _sign_in(client, appeal_hearing.assessor)
+    # Decided already: the form is gone, and a stale post changes nothing.
+    response = client.post(
+        _assess_url(application), {"action": "appeal", "outcome": "upheld", "reasons": "Yes."}
+    )
+    assert response.status_code == 200
+    assert "already been decided" in response.content.decode()
+    assert state_of(application) == State.APPEAL_DISMISSED
+
+
+def test_appeal_page_is_404_for_another_assessor(client, appeal_hearing):
+    _sign_in(client, AssessorFactory())
+    url = _assess_url(appeal_hearing.application)
+    assert client.get(url).status_code == 404
+    response = client.post(url, {"action": "appeal", "outcome": "upheld", "reasons": "Yes."})
+    assert response.status_code == 404
+    assert state_of(appeal_hearing.application) == State.APPEALED
