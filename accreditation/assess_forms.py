@@ -8,12 +8,8 @@ on the form.
 from django import forms
 
 from accreditation.models import Judgement, Recommendation
+from config.forms import PlainForm
 from members.models import User
-
-
-class PlainForm(forms.Form):
-    # Errors come from the server in the design system's style, not browser pop-ups.
-    use_required_attribute = False
 
 
 class AcceptForm(PlainForm):

@@ -122,3 +122,15 @@ class DateField(forms.DateField):
             except ValueError:
                 raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         return super().to_python(value)
+
+
+class PlainForm(forms.Form):
+    """A form whose errors come from the server in the design system's style,
+    not from browser pop-ups."""
+
+    use_required_attribute = False
+
+
+def form_data(request):
+    """The submitted data for a bound form, or None on GET (an empty POST still binds)."""
+    return request.POST if request.method == "POST" else None

@@ -9,14 +9,9 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 
-from config.forms import DateField
+from config.forms import DateField, PlainForm
 from cpd.models import AuditCase
 from cpd.returns import OUTCOMES
-
-
-class PlainForm(forms.Form):
-    # Errors come from the server in the design system's style, not browser pop-ups.
-    use_required_attribute = False
 
 
 class ReturnSubmitForm(PlainForm):

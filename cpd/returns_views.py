@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from config.forms import form_data
 from config.pagination import paginate
 from cpd import returns
 from cpd.models import AnnualReturn, AuditCase, AuditSample
@@ -40,10 +41,6 @@ PAGE_SIZE = 25
 
 def _today() -> dt.date:
     return member_services.local_today()
-
-
-def _posted(request: HttpRequest):
-    return request.POST if request.method == "POST" else None
 
 
 def _done(form, service, **kwargs) -> bool:
@@ -91,7 +88,7 @@ def return_detail(request: HttpRequest, member: Member, year: int) -> HttpRespon
     cpd_year = cpd_year_starting(year)
     if cpd_year.starts_on > today:
         raise Http404
-    form = ReturnSubmitForm(_posted(request))
+    form = ReturnSubmitForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             returns.annual_return_submit(
@@ -203,7 +200,7 @@ def assess_case(request: HttpRequest, public_id) -> HttpResponse:
         case = returns.audit_case_for_assessor(assessor=request.user, public_id=public_id)
     except AuditCase.DoesNotExist:
         raise Http404 from None
-    form = OutcomeForm(_posted(request))
+    form = OutcomeForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             returns.audit_case_decide(
@@ -333,7 +330,7 @@ def registrar_case_defer(request: HttpRequest, public_id) -> HttpResponse:
     case = get_object_or_404(
         AuditCase.objects.select_related("member__user", "sample"), public_id=public_id
     )
-    form = DeferForm(_posted(request))
+    form = DeferForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             returns.audit_case_defer(

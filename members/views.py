@@ -16,6 +16,7 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
 from audit.selectors import audit_events_for_subject
+from config.forms import form_data
 from cpd import sharing as cpd_sharing
 from members import documents, services
 from members.forms import (
@@ -77,11 +78,6 @@ def mfa_required(request):
     return render(request, "members/mfa_required.html")
 
 
-def _posted(request):
-    """The submitted data for a bound form, or None on GET (an empty POST still binds)."""
-    return request.POST if request.method == "POST" else None
-
-
 def member_required(view):
     """Sign-in required, and a membership: the view gets the member as its second argument."""
 
@@ -103,7 +99,7 @@ def member_required(view):
 def join(request):
     if member_for_user(user=request.user) is not None:
         return redirect("dashboard")
-    form = JoinForm(_posted(request))
+    form = JoinForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -274,7 +270,7 @@ def resign(request, member: Member):
     return _action(
         request,
         member,
-        form=ResignForm(_posted(request), member=member),
+        form=ResignForm(form_data(request), member=member),
         template="members/resign.html",
         perform=perform,
     )
@@ -289,7 +285,7 @@ def pause(request, member: Member):
     return _action(
         request,
         member,
-        form=PauseForm(_posted(request)),
+        form=PauseForm(form_data(request)),
         template="members/pause.html",
         perform=perform,
     )
@@ -310,7 +306,7 @@ def resume(request, member: Member):
     return _action(
         request,
         member,
-        form=ConfirmForm(_posted(request)),
+        form=ConfirmForm(form_data(request)),
         template="members/resume.html",
         perform=perform,
     )
@@ -325,7 +321,7 @@ def profile(request, member: Member):
     return _action(
         request,
         member,
-        form=ProfileForm(_posted(request), initial=ProfileForm.initial_for(member)),
+        form=ProfileForm(form_data(request), initial=ProfileForm.initial_for(member)),
         template="members/profile.html",
         perform=perform,
     )
@@ -354,7 +350,7 @@ def grade_change(request, member: Member):
     return _action(
         request,
         member,
-        form=GradeChangeForm(_posted(request), member=member),
+        form=GradeChangeForm(form_data(request), member=member),
         template="members/grade_change.html",
         perform=perform,
         context={"pending": pending},
