@@ -13,6 +13,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -127,6 +128,75 @@ def returns_for_registrar(*, year: CPDYear, show: str, today: dt.date) -> QueryS
     elif show == "short":
         returns = returns.filter(state=AnnualReturn.State.SUBMITTED, meets_requirement=False)
     return returns.order_by("member__user__family_name", "member__user__given_name", "pk")
+
+
+class Standing(StrEnum):
+    ACCEPTED = "accepted"
+    NOT_REQUIRED = "not_required"
+    NOT_RETURNED = "not_returned"
+    SHORT = "short"
+    FAILED_AUDIT = "failed_audit"
+
+
+STANDING_WORDS = {
+    Standing.ACCEPTED: "returned and accepted",
+    Standing.NOT_REQUIRED: "not required (not a member that year)",
+    Standing.NOT_RETURNED: "not returned",
+    Standing.SHORT: "returned below the requirement",
+    Standing.FAILED_AUDIT: "returned, but the audit found it did not meet the standard",
+}
+
+
+@dataclass(frozen=True)
+class ReturnStanding:
+    """A member's CPD standing: how their last return that fell due was received."""
+
+    year: CPDYear
+    standing: Standing
+
+    @property
+    def accepted(self) -> bool:
+        return self.standing in (Standing.ACCEPTED, Standing.NOT_REQUIRED)
+
+    @property
+    def words(self) -> str:
+        return STANDING_WORDS[self.standing]
+
+
+def last_due_year(*, member: Member, today: dt.date) -> CPDYear:
+    """The latest finished CPD year whose return has fallen due, or been sent early."""
+    just_ended = cpd_year_containing(cpd_year_containing(today).starts_on - dt.timedelta(days=1))
+    if today > return_due_on(just_ended):
+        return just_ended
+    sent = AnnualReturn.objects.filter(
+        member=member, year_starts_on=just_ended.starts_on, state=AnnualReturn.State.SUBMITTED
+    ).exists()
+    if sent:
+        return just_ended
+    return cpd_year_containing(just_ended.starts_on - dt.timedelta(days=1))
+
+
+def return_standing(*, member: Member, today: dt.date) -> ReturnStanding:
+    """Whether the member's last due return was sent, met the requirement and
+    survived any audit. A year before they first joined needs no return."""
+    year = last_due_year(member=member, today=today)
+    annual_return = AnnualReturn.objects.filter(
+        member=member, year_starts_on=year.starts_on
+    ).first()
+    if annual_return is None or annual_return.state != AnnualReturn.State.SUBMITTED:
+        was_member = StatusEvent.objects.filter(
+            member=member, to_status=Status.ACTIVE, effective_date__lte=year.ends_on
+        ).exists()
+        return ReturnStanding(year, Standing.NOT_RETURNED if was_member else Standing.NOT_REQUIRED)
+    if AuditCase.objects.filter(
+        member=member,
+        sample__year_starts_on=year.starts_on,
+        state=AuditCase.State.DOES_NOT_MEET,
+    ).exists():
+        return ReturnStanding(year, Standing.FAILED_AUDIT)
+    if not annual_return.meets_requirement:
+        return ReturnStanding(year, Standing.SHORT)
+    return ReturnStanding(year, Standing.ACCEPTED)
 
 
 # --- Annual returns: writes ---------------------------------------------------------

@@ -526,3 +526,61 @@ def test_registrar_audit_pages_are_for_staff_only(client, case):
         reverse("registrar_cpd:case_defer", args=[case.public_id]),
     ):
         assert client.get(url).status_code == 404
+
+
+# --- CPD standing: the last return that fell due -------------------------------------------
+
+
+def _easy_grade():
+    return GradeFactory(
+        slug="easy", cpd_reflections_required=0, cpd_domains_required=0, cpd_hours_required=2
+    )
+
+
+def test_standing_looks_at_the_year_just_ended_once_its_return_is_due(today):
+    member = make_member(grade=_easy_grade())
+    log(member)
+    # 10 April 2027: the 2026/27 return is not yet due, so 2025/26 is the last due year.
+    standing = returns.return_standing(member=member, today=TODAY)
+    assert standing.year.label == "2025/26"
+    assert standing.standing == returns.Standing.NOT_RETURNED
+    assert not standing.accepted
+    submit(member)
+    # Sent early: the year just ended now counts.
+    standing = returns.return_standing(member=member, today=TODAY)
+    assert (standing.year.label, standing.standing) == ("2026/27", returns.Standing.ACCEPTED)
+    assert standing.accepted
+
+
+def test_standing_after_the_due_date_without_a_return_is_not_returned():
+    member = make_member()
+    standing = returns.return_standing(member=member, today=dt.date(2027, 5, 1))
+    assert (standing.year.label, standing.words) == ("2026/27", "not returned")
+
+
+def test_standing_needs_no_return_for_a_year_before_joining():
+    member = make_member(joined=dt.date(2027, 4, 2))
+    standing = returns.return_standing(member=member, today=dt.date(2027, 5, 1))
+    assert standing.standing == returns.Standing.NOT_REQUIRED
+    assert standing.accepted
+
+
+def test_standing_of_a_short_return_and_of_a_failed_audit(today):
+    member = make_member()
+    submit(member)  # nothing logged: below the requirement, with an explanation
+    assert returns.return_standing(member=member, today=TODAY).standing == returns.Standing.SHORT
+    other = make_member(grade=_easy_grade())
+    log(other)
+    submit(other)
+    sample = AuditSample.objects.create(
+        year_starts_on=YEAR.starts_on, seed="x", rule="test", percentage=5, eligible_count=1
+    )
+    AuditCase.objects.create(
+        sample=sample,
+        member=other,
+        respond_by=TODAY,
+        state=AuditCase.State.DOES_NOT_MEET,
+    )
+    standing = returns.return_standing(member=other, today=TODAY)
+    assert standing.standing == returns.Standing.FAILED_AUDIT
+    assert not standing.accepted
