@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from cpd.models import Entry, Standard
-from members.models import ManagementLevel, Member
+from members.models import ManagementLevel, Member, pounds
 
 
 class Scheme(models.Model):
@@ -47,11 +47,25 @@ class Level(models.Model):
     cpd_minutes_last_12_months = models.PositiveIntegerField(
         "CPD minutes needed in the last 12 months", default=30 * 60
     )
+    requires_last_return_accepted = models.BooleanField(
+        "last annual CPD return must be accepted",
+        default=True,
+        help_text="Sent, meeting the requirement, and not failed at audit.",
+    )
     referees_required = models.PositiveSmallIntegerField(default=2)
     validity_years = models.PositiveSmallIntegerField(default=3)
     fee_pence = models.PositiveIntegerField(default=0)
     assessors_required = models.PositiveSmallIntegerField(
         default=1, help_text="Two for the executive level."
+    )
+    grants_grade = models.OneToOneField(
+        "members.Grade",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="awarding_level",
+        help_text="A membership grade that needs review (such as Fellow) is awarded by "
+        "approving an application at this level.",
     )
 
     class Meta:
@@ -217,6 +231,10 @@ class Referee(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     response = models.CharField(max_length=10, choices=Response, blank=True)
     comment = models.TextField(blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+    # A referee who declined, or never answered, is replaced but kept on the record.
+    replaced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["application", "invited_at"]
@@ -407,3 +425,65 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"Appeal on {self.application_id}"
+
+
+class ApplicationFee(models.Model):
+    """The level's fee for one application: raised at submission, and paid by card or
+    Direct Debit through Stripe Checkout, or by the employer against an invoice."""
+
+    class State(models.TextChoices):
+        DUE = "due", "Due"
+        PAID = "paid", "Paid"
+        WAIVED = "waived", "Waived"
+
+    class Method(models.TextChoices):
+        STRIPE = "stripe", "Card or Direct Debit"
+        INVOICE = "invoice", "Invoice to employer"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="fee")
+    amount_pence = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State, default=State.DUE)
+    method = models.CharField(max_length=10, choices=Method, blank=True)
+    invoice_number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    payer_organisation = models.CharField(max_length=200, blank=True)
+    purchase_order = models.CharField("purchase order number", max_length=100, blank=True)
+    payer_email = models.EmailField(blank=True)
+    # The Stripe Checkout session that is paying it: unique, so repeated webhook
+    # deliveries and the return page settle it once.
+    stripe_session_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    reference = models.CharField(
+        max_length=200, blank=True, help_text="Bank or processor reference."
+    )
+    paid_on = models.DateField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    waiver_reason = models.TextField(blank=True)
+    raised_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["due", "paid", "waived"]), name="fee_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="paid") | models.Q(paid_on__isnull=False),
+                name="fee_paid_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="waived") | ~models.Q(waiver_reason=""),
+                name="fee_waiver_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Fee for {self.application_id} ({self.get_state_display()})"
+
+    @property
+    def amount_display(self) -> str:
+        return pounds(self.amount_pence)
+
+    @property
+    def settled(self) -> bool:
+        return self.state in (self.State.PAID, self.State.WAIVED)

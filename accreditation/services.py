@@ -40,13 +40,16 @@ from accreditation.models import (
 )
 from audit.models import Action
 from audit.services import audit_record
+from cpd import returns as cpd_returns
 from cpd.models import Entry, Standard
-from members.models import Member, User
+from members.models import ManagementLevel, Member, User
 from members.tasks import send_email
 
 SUBJECT_TYPE = "accreditation.application"
 REFEREE_LINK_DAYS = 14
 APPEAL_WINDOW_DAYS = 28
+# Lowest to highest: a member may be accredited at or below the level they work at.
+MANAGEMENT_ORDER = list(ManagementLevel.values)
 
 State = ApplicationState
 
@@ -245,6 +248,14 @@ def application_eligibility_failures(*, application: Application) -> list[str]:
     failures = []
     if not member.in_good_standing:
         failures.append("Your membership must be active.")
+    if MANAGEMENT_ORDER.index(member.management_level) < MANAGEMENT_ORDER.index(
+        level.management_level
+    ):
+        failures.append(
+            f"{level.name} is at the “{ManagementLevel(level.management_level).label}” level "
+            f"and your profile says “{ManagementLevel(member.management_level).label}”. "
+            "If your role has changed, update your profile first."
+        )
     if application.management_since is None:
         failures.append("Say when you started in a management role.")
     elif _months_between(application.management_since, today) < level.min_months_in_role:
@@ -264,6 +275,13 @@ def application_eligibility_failures(*, application: Application) -> list[str]:
             f"You need {level.cpd_minutes_last_12_months / 60:g} hours of CPD in the last "
             f"12 months; you have logged {minutes / 60:g}."
         )
+    if level.requires_last_return_accepted:
+        standing = cpd_returns.return_standing(member=member, today=today)
+        if not standing.accepted:
+            failures.append(
+                f"Your last annual CPD return ({standing.year.label}) must be accepted; "
+                f"it was {standing.words}."
+            )
     if not application.career_summary.strip():
         failures.append("Write a career summary.")
     written = set(
@@ -285,7 +303,9 @@ def application_eligibility_failures(*, application: Application) -> list[str]:
                     f"Write statements for at least {needed} standards in "
                     f"{domain.code} {domain.title}; you have {have}."
                 )
-    confirmed = application.referees.filter(response=Referee.Response.CONFIRM).count()
+    confirmed = application.referees.filter(
+        response=Referee.Response.CONFIRM, replaced_at__isnull=True
+    ).count()
     if confirmed < level.referees_required:
         failures.append(
             f"You need {level.referees_required} referees to confirm; {confirmed} have."
@@ -347,11 +367,11 @@ def application_withdraw(*, application: Application, reason: str = "") -> Appli
 # ---------------------------------------------------------------- referees
 
 
-@transaction.atomic
-def referee_invite(*, application: Application, name: str, email: str) -> tuple[Referee, str]:
-    """Invite a referee; return the row and the link token, which is never stored or shown again."""
-    application = _lock(application)
-    _require_state(application, (State.DRAFT,), "invite referees")
+def _referee_link(token: str) -> str:
+    return f"{settings.SITE_URL}/accreditation/referee/{token}/"
+
+
+def _referee_create(application: Application, name: str, email: str) -> tuple[Referee, str]:
     token = secrets.token_urlsafe(32)
     referee = Referee.objects.create(
         application=application,
@@ -360,22 +380,116 @@ def referee_invite(*, application: Application, name: str, email: str) -> tuple[
         token_hash=referee_token_hash(token),
         expires_at=timezone.now() + dt.timedelta(days=REFEREE_LINK_DAYS),
     )
+    _email(
+        to=[referee.email],
+        template="referee_invite",
+        context={"application": application, "referee": referee, "link": _referee_link(token)},
+    )
+    return referee, token
+
+
+@transaction.atomic
+def referee_invite(*, application: Application, name: str, email: str) -> tuple[Referee, str]:
+    """Invite a referee; return the row and the link token, which is never stored or shown again."""
+    application = _lock(application)
+    _require_state(application, (State.DRAFT,), "invite referees")
+    referee, token = _referee_create(application, name, email)
     _audit(
         application,
         Action.ACCREDITATION_REFEREE_INVITED,
         actor=application.member.user,
         referee=str(referee.public_id),
     )
+    return referee, token
+
+
+def referee_replaceable(referee: Referee) -> bool:
+    """A referee who declined, or whose link expired unanswered, may be replaced."""
+    if referee.replaced_at is not None:
+        return False
+    if referee.response == Referee.Response.DECLINE:
+        return True
+    return referee.responded_at is None and referee.expires_at <= timezone.now()
+
+
+@transaction.atomic
+def referee_replace(*, referee: Referee, name: str, email: str) -> tuple[Referee, str]:
+    """Replace a referee who declined or never answered; the old one stays on the record."""
+    application = _lock(referee.application)
+    _require_state(application, (State.DRAFT,), "replace referees")
+    referee = Referee.objects.select_for_update().get(pk=referee.pk)
+    if not referee_replaceable(referee):
+        raise AccreditationError(
+            "You can replace a referee only if they declined or their link expired unanswered."
+        )
+    referee.replaced_at = timezone.now()
+    referee.save(update_fields=["replaced_at"])
+    new, token = _referee_create(application, name, email)
+    _audit(
+        application,
+        Action.ACCREDITATION_REFEREE_REPLACED,
+        actor=application.member.user,
+        referee=str(referee.public_id),
+        replacement=str(new.public_id),
+    )
+    return new, token
+
+
+# Reminders go this many days after the invitation, each once; the link lasts 14.
+REFEREE_REMINDER_DAYS = (5, 10)
+
+
+def referee_reminders_send(*, now: dt.datetime | None = None) -> int:
+    """Remind referees who have not answered a draft's invitation, with a fresh link.
+
+    Only the token's hash is stored, so the reminder carries a new token and the
+    earlier link stops working; the email says so. Safe to run more than once a
+    day: each reminder is counted on the row, under its lock.
+    """
+    now = now or timezone.now()
+    sent = 0
+    for number, days in enumerate(REFEREE_REMINDER_DAYS, start=1):
+        due = Referee.objects.filter(
+            responded_at__isnull=True,
+            replaced_at__isnull=True,
+            expires_at__gt=now,
+            reminders_sent=number - 1,
+            invited_at__lte=now - dt.timedelta(days=days),
+            application__state=State.DRAFT,
+        ).values_list("pk", flat=True)
+        for pk in list(due):
+            sent += _referee_remind(pk, number, now)
+    return sent
+
+
+@transaction.atomic
+def _referee_remind(pk: int, number: int, now: dt.datetime) -> int:
+    referee = (
+        Referee.objects.select_for_update(of=("self",))
+        .select_related("application__member__user", "application__level__scheme")
+        .get(pk=pk)
+    )
+    if referee.reminders_sent != number - 1 or referee.responded_at or referee.replaced_at:
+        return 0  # another run got here first, or they answered meanwhile
+    token = secrets.token_urlsafe(32)
+    referee.token_hash = referee_token_hash(token)
+    referee.reminders_sent = number
+    referee.last_reminded_at = now
+    referee.save(update_fields=["token_hash", "reminders_sent", "last_reminded_at"])
+    application = referee.application
+    _audit(
+        application,
+        Action.ACCREDITATION_REFEREE_REMINDED,
+        actor=None,
+        referee=str(referee.public_id),
+        reminder=number,
+    )
     _email(
         to=[referee.email],
-        template="referee_invite",
-        context={
-            "application": application,
-            "referee": referee,
-            "link": f"{settings.SITE_URL}/accreditation/referee/{token}/",
-        },
+        template="referee_reminder",
+        context={"application": application, "referee": referee, "link": _referee_link(token)},
     )
-    return referee, token
+    return 1
 
 
 @transaction.atomic

@@ -11,6 +11,11 @@ urlpatterns = [
     path("<uuid:public_id>/details/", views.details, name="details"),
     path("<uuid:public_id>/statements/<int:standard_id>/", views.statement, name="statement"),
     path("<uuid:public_id>/referees/", views.referee_invite, name="referee_invite"),
+    path(
+        "<uuid:public_id>/referees/<uuid:referee_id>/replace/",
+        views.referee_replace,
+        name="referee_replace",
+    ),
     path("<uuid:public_id>/submit/", views.submit, name="submit"),
     path("<uuid:public_id>/withdraw/", views.withdraw, name="withdraw"),
     path("<uuid:public_id>/respond/", views.information_respond, name="information_respond"),

@@ -96,7 +96,11 @@ def _detail_context(application: Application) -> dict:
         # An assessor's question may be answered by improving a statement.
         "can_edit_statements": application.state in (State.DRAFT, State.INFO_REQUESTED),
         "standards": standards,
-        "referees": list(application.referees.all()),
+        "now": timezone.now(),
+        "referees": [
+            (referee, services.referee_replaceable(referee))
+            for referee in application.referees.all()
+        ],
         "missing": (
             selectors.application_missing(application=application)
             if application.state == State.DRAFT
@@ -202,6 +206,33 @@ def referee_invite(request: HttpRequest, member: Member, public_id) -> HttpRespo
         "accreditation/detail.html",
         {**_detail_context(application), "referee_form": form, "info_form": None},
         status=400,
+    )
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def referee_replace(request: HttpRequest, member: Member, public_id, referee_id) -> HttpResponse:
+    """Name someone else in place of a referee who declined or never answered."""
+    application = _own(member, public_id)
+    referee = application.referees.filter(public_id=referee_id).first()
+    if referee is None or not services.referee_replaceable(referee):
+        raise Http404("No referee to replace.")
+    form = RefereeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            new, _ = services.referee_replace(referee=referee, **form.cleaned_data)
+        except AccreditationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request, f"We have emailed {new.name} a link to respond in place of {referee.name}."
+            )
+            return redirect("accreditation:detail", public_id=application.public_id)
+    return render(
+        request,
+        "accreditation/referee_replace.html",
+        {"application": application, "referee": referee, "form": form},
+        status=400 if form.errors else 200,
     )
 
 

@@ -49,6 +49,9 @@ def log_cpd(member, *, hours=12, days_ago=30):
 
 def ready(member, level, *, referees=2):
     """A draft that meets every requirement of the level."""
+    if member.management_level != level.management_level:
+        member.management_level = level.management_level
+        member.save(update_fields=["management_level"])
     application = services.application_create(
         member=member,
         level=level,

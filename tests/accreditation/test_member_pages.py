@@ -241,3 +241,26 @@ def test_the_member_answers_an_information_request(client, member, level, regist
     )
     assert response.status_code == 302
     assert state_of(application) == State.IN_ASSESSMENT
+
+
+def test_the_member_replaces_a_referee_who_declined(signed_in, client, member, level):
+    application = services.application_create(member=member, level=level)
+    referee, token = services.referee_invite(
+        application=application, name="Dr Ada Lane", email="ada@example.org"
+    )
+    url = reverse("accreditation:referee_replace", args=[application.public_id, referee.public_id])
+    assert signed_in.get(url).status_code == 404  # still waiting: nothing to replace
+    services.referee_respond(token=token, confirm=False, comment="Not my team.")
+
+    page = text(signed_in.get(detail_url(application)))
+    assert "Declined on" in page and url in page
+    refused = signed_in.post(url, {"name": "", "email": "not-an-email"})
+    assert refused.status_code == 400 and "There is a problem" in text(refused)
+    response = signed_in.post(url, {"name": "Dr Ben Cole", "email": "ben@example.org"})
+    assert response.status_code == 302
+    page = text(signed_in.get(detail_url(application)))
+    assert "Replaced on" in page and "Dr Ben Cole" in page
+    assert mail.outbox[-1].to == ["ben@example.org"]
+    # Another member cannot reach it.
+    client.force_login(MemberFactory().user)
+    assert client.get(url).status_code == 404

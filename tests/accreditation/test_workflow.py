@@ -2,6 +2,7 @@
 conflicts of interest, moderation, appeals, referee links and concurrent decisions."""
 
 import datetime as dt
+import io
 import threading
 from unittest import mock
 
@@ -30,7 +31,8 @@ from accreditation.services import (
     NotEligible,
 )
 from audit.models import Action, AuditEvent
-from members.models import Organisation, Status
+from cpd import returns as cpd_returns
+from members.models import Organisation, Status, StatusEvent
 from tests.accreditation.builders import (
     actions,
     assess,
@@ -307,7 +309,12 @@ def test_a_second_decision_gets_a_conflict(member, level, registrar):
 
 
 def test_eligibility_failures_are_all_listed(level, trust):
-    member = MemberFactory(status=Status.LAPSED, organisation=trust)
+    member = MemberFactory(status=Status.LAPSED, organisation=trust, management_level="first_line")
+    # A member since 2020 who never sent the return for the last CPD year that fell due.
+    StatusEvent.objects.create(
+        member=member, to_status=Status.ACTIVE, effective_date=dt.date(2020, 1, 1), source="payment"
+    )
+    last_year = cpd_returns.last_due_year(member=member, today=timezone.localdate())
     application = services.application_create(
         member=member,
         level=level,
@@ -326,8 +333,11 @@ def test_eligibility_failures_are_all_listed(level, trust):
 
     assert refused.value.failures == [
         "Your membership must be active.",
+        "Accredited middle manager is at the “Middle manager” level and your profile says "
+        "“First-line manager”. If your role has changed, update your profile first.",
         "You need at least 12 months in a management role; you have 6.",
         "You need 10 hours of CPD in the last 12 months; you have logged 4.",
+        f"Your last annual CPD return ({last_year.label}) must be accepted; it was not returned.",
         "Write a career summary.",
         "Write a statement for D1.2 Coaching.",
         "Write a statement for D2.1 Budgets.",
@@ -657,3 +667,109 @@ def test_concurrent_decisions_record_one_and_refuse_the_rest(standards, scheme, 
     assert application.decision_reasons == f"Decided by {application.decided_by.email}."
     assert actions(application).count(Action.ACCREDITATION_DECIDED) == 1
     assert Referee.objects.filter(application=application).count() == 2
+
+
+# ---------------------------------------------------------------- referee reminders and replacement
+
+
+def _invite(member, level, name="Dr Ada Lane", email="ada@example.org"):
+    application = services.application_create(member=member, level=level)
+    referee, token = services.referee_invite(application=application, name=name, email=email)
+    return application, referee, token
+
+
+def test_referees_are_reminded_twice_each_with_a_fresh_link(member, level):
+    application, referee, first_token = _invite(member, level)
+    invited = referee.invited_at
+    assert services.referee_reminders_send(now=invited + dt.timedelta(days=4)) == 0
+
+    day5 = invited + dt.timedelta(days=5)
+    mail.outbox.clear()
+    assert services.referee_reminders_send(now=day5) == 1
+    assert services.referee_reminders_send(now=day5) == 0  # once only
+    [reminder] = mail.outbox
+    assert reminder.to == ["ada@example.org"]
+    assert "earlier email, which no longer works" in reminder.body
+    second_token = reminder.body.split("/accreditation/referee/")[1].split("/")[0]
+    assert second_token != first_token
+    with pytest.raises(AccreditationError, match="not recognised"):
+        services.referee_respond(token=first_token, confirm=True)
+
+    assert services.referee_reminders_send(now=invited + dt.timedelta(days=10)) == 1
+    assert services.referee_reminders_send(now=invited + dt.timedelta(days=11)) == 0
+    referee.refresh_from_db()
+    assert referee.reminders_sent == 2
+    assert actions(application).count(Action.ACCREDITATION_REFEREE_REMINDED) == 2
+    # Only the newest link works, and only once.
+    third_token = mail.outbox[-1].body.split("/accreditation/referee/")[1].split("/")[0]
+    services.referee_respond(token=third_token, confirm=True)
+    assert services.referee_reminders_send(now=invited + dt.timedelta(days=13)) == 0
+
+
+def test_no_reminders_for_answered_replaced_expired_or_submitted(member, level, scheme, standards):
+    _application, _answered, token = _invite(member, level)
+    services.referee_respond(token=token, confirm=True)
+    _, declined, token = _invite(MemberFactory(status=Status.ACTIVE), level, email="b@example.org")
+    services.referee_respond(token=token, confirm=False)
+    services.referee_replace(referee=declined, name="Someone Else", email="c@example.org")
+    later = timezone.now() + dt.timedelta(days=15)  # everything unanswered has expired
+    assert services.referee_reminders_send(now=later) == 0
+    submitted = services.application_submit(
+        application=ready(MemberFactory(status=Status.ACTIVE), level)
+    )
+    Referee.objects.filter(application=submitted).update(responded_at=None, response="")
+    mail.outbox.clear()
+    # Six days on, only the replacement (invited today, on a draft) is waiting.
+    assert services.referee_reminders_send(now=timezone.now() + dt.timedelta(days=6)) == 1
+    assert [m.to for m in mail.outbox] == [["c@example.org"]]
+
+
+def test_a_declined_or_silent_referee_can_be_replaced_but_not_a_confirmed_one(member, level):
+    application, declined, token = _invite(member, level)
+    services.referee_respond(token=token, confirm=False, comment="I do not know their work.")
+    _new, _ = services.referee_replace(
+        referee=declined, name="Dr Ben Cole", email="ben@example.org"
+    )
+    declined.refresh_from_db()
+    assert declined.replaced_at is not None and declined.response == "decline"  # kept
+    assert mail.outbox[-1].to == ["ben@example.org"]
+    assert Action.ACCREDITATION_REFEREE_REPLACED in actions(application)
+    with pytest.raises(AccreditationError, match="only if they declined"):
+        services.referee_replace(referee=declined, name="Again", email="again@example.org")
+
+    _, confirmed, token = _invite(MemberFactory(status=Status.ACTIVE), level)
+    services.referee_respond(token=token, confirm=True)
+    with pytest.raises(AccreditationError, match="only if they declined"):
+        services.referee_replace(referee=confirmed, name="X", email="x@example.org")
+
+    _, silent, _ = _invite(MemberFactory(status=Status.ACTIVE), level)
+    with pytest.raises(AccreditationError, match="only if they declined"):
+        services.referee_replace(referee=silent, name="X", email="x@example.org")
+    with mock.patch(
+        "django.utils.timezone.now", return_value=timezone.now() + dt.timedelta(days=15)
+    ):
+        services.referee_replace(referee=silent, name="X", email="x@example.org")
+
+
+def test_a_replaced_referee_does_not_count_towards_the_referees_needed(member, level):
+    application = ready(member, level)
+    first = application.referees.first()
+    Referee.objects.filter(pk=first.pk).update(response="decline")
+    first.refresh_from_db()
+    services.referee_replace(referee=first, name="Dr Ben Cole", email="ben@example.org")
+    # The replaced row keeps its answer on the record but no longer counts.
+    Referee.objects.filter(pk=first.pk).update(response="confirm")
+    assert "You need 2 referees to confirm; 1 have." in services.application_eligibility_failures(
+        application=application
+    )
+
+
+def test_accreditation_daily_command_sends_reminders(member, level):
+    from django.core.management import call_command
+
+    _invite(member, level)
+    later = timezone.now() + dt.timedelta(days=6)
+    out = io.StringIO()
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        call_command("accreditation_daily", stdout=out)
+    assert out.getvalue().strip() == "Referee reminders sent: 1"
