@@ -42,7 +42,7 @@ from audit.models import Action
 from audit.services import audit_record
 from cpd import returns as cpd_returns
 from cpd.models import Entry, Standard
-from members.models import ManagementLevel, Member, User
+from members.models import GradeChange, ManagementLevel, Member, User
 from members.tasks import send_email
 
 SUBJECT_TYPE = "accreditation.application"
@@ -246,7 +246,13 @@ def application_eligibility_failures(*, application: Application) -> list[str]:
     member = application.member
     today = members.services.local_today()
     failures = []
-    if not member.in_good_standing:
+    applying_to_join_at_grade = (
+        level.grants_grade_id is not None
+        and member.grade_changes.filter(
+            state=GradeChange.State.PENDING, to_grade_id=level.grants_grade_id
+        ).exists()
+    )
+    if not member.in_good_standing and not applying_to_join_at_grade:
         failures.append("Your membership must be active.")
     if MANAGEMENT_ORDER.index(member.management_level) < MANAGEMENT_ORDER.index(
         level.management_level
@@ -851,6 +857,16 @@ def _recommend(application: Application, recommendation: str, *, before: str) ->
 # ---------------------------------------------------------------- decision and appeal
 
 
+def _grade_settle(application: Application, *, actor: User, approve: bool, reasons: str) -> None:
+    """A level that awards a membership grade (such as Fellow) settles the member's
+    request for it with the same decision and reasons."""
+    grade = application.level.grants_grade
+    if grade is not None:
+        members.services.grade_review_settle(
+            member=application.member, grade=grade, actor=actor, approve=approve, reason=reasons
+        )
+
+
 @transaction.atomic
 def application_decide(
     *, application: Application, actor: User, approve: bool, reasons: str
@@ -882,6 +898,7 @@ def application_decide(
         before=State.RECOMMENDED,
         reason=reasons,
     )
+    _grade_settle(application, actor=actor, approve=approve, reasons=reasons)
     _email_member(application, "decision", reasons=reasons)
     return application
 
@@ -949,6 +966,8 @@ def appeal_decide(*, assignment: Assignment, actor: User, upheld: bool, reasons:
         reason=reasons,
         outcome=appeal.outcome,
     )
+    if upheld:
+        _grade_settle(application, actor=actor, approve=True, reasons=reasons)
     _email_member(application, "appeal_decided", appeal=appeal)
     _email_registrars(application, "appeal_decided", appeal=appeal)
     return appeal

@@ -236,7 +236,7 @@ def member_payment_refusal(member: Member) -> str | None:
     if not member_can(member, "raise_invoice"):
         return f"Payment is not possible while membership is {member.get_status_display().lower()}."
     if member_awaiting_grade_review(member):
-        return "Your grade is waiting for a registrar's review; you can pay once it is approved."
+        return "Your grade is waiting for its review; you can pay once it is approved."
     if member_grade_unapproved(member):
         return (
             f"The {member.grade.name} grade needs a registrar's approval, which it does not have. "
@@ -761,7 +761,8 @@ def _grade_change_apply(change: GradeChange, *, actor: User, reason: str) -> Non
 def grade_change_decide(
     *, change: GradeChange, actor: User, approve: bool, reason: str
 ) -> GradeChange:
-    """A registrar approves or declines a grade that needs review."""
+    """Approve or decline a grade that needs review. Called through
+    ``grade_review_settle`` when the application that assesses it is decided."""
     reason = _require_reason(reason)
     member_lock(change.member)
     change = (
@@ -799,6 +800,28 @@ def grade_change_decide(
         context={"change": change, "reason": reason},
     )
     return change
+
+
+@transaction.atomic
+def grade_review_settle(
+    *, member: Member, grade: Grade, actor: User, approve: bool, reason: str
+) -> GradeChange | None:
+    """Settle a grade that needs review from the decision on the member's application
+    at the accreditation level that awards it: the pending request is approved or
+    declined; an approval with no request (the member applied from the accreditation
+    pages) moves them to the grade all the same."""
+    member = member_lock(member)
+    change = (
+        member.grade_changes.select_for_update()
+        .filter(state=GradeChange.State.PENDING, to_grade=grade)
+        .first()
+    )
+    if change is None:
+        already = member.grade_id == grade.pk and not member_grade_unapproved(member)
+        if not approve or already:
+            return None
+        change = GradeChange.objects.create(member=member, from_grade=member.grade, to_grade=grade)
+    return grade_change_decide(change=change, actor=actor, approve=approve, reason=reason)
 
 
 # --- The daily job --------------------------------------------------------------

@@ -108,20 +108,6 @@ class CancelInvoiceForm(StaffForm):
     reason = reason_field(help_text="Kept in the member's history.")
 
 
-class GradeDecisionForm(StaffForm):
-    decision = forms.ChoiceField(
-        label="Decision",
-        choices=[("approve", "Approve the grade"), ("decline", "Decline the grade")],
-        widget=forms.RadioSelect,
-        error_messages={"required": "Choose whether to approve or decline."},
-    )
-    reason = reason_field()
-
-    @property
-    def approve(self) -> bool:
-        return self.cleaned_data["decision"] == "approve"
-
-
 # --- Search and filters (GET) -----------------------------------------------------
 
 

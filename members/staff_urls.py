@@ -32,9 +32,4 @@ urlpatterns = [
     path("payments.csv", staff_views.payments_csv, name="payments_csv"),
     path("refunds.csv", staff_views.refunds_csv, name="refunds_csv"),
     path("grade-reviews/", staff_views.grade_review_list, name="grade_review_list"),
-    path(
-        "grade-reviews/<uuid:public_id>/",
-        staff_views.grade_review_decide,
-        name="grade_review_decide",
-    ),
 ]

@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
+from accreditation.models import CLOSED_STATES
 from audit.selectors import audit_events_for_subject
 from config.pagination import paginate
 from members import services, staff_forms
@@ -628,53 +629,27 @@ def refunds_csv(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def grade_review_list(request: HttpRequest) -> HttpResponse:
+    """Requests for grades that need review. Each is decided on the member's
+    application at the accreditation level that awards the grade."""
     changes = (
         GradeChange.objects.filter(state=GradeChange.State.PENDING)
-        .select_related("member__user", "member__grade", "from_grade", "to_grade")
+        .select_related("member__user", "member__grade", "from_grade", "to_grade__awarding_level")
+        .prefetch_related("member__applications")
         .order_by("requested_at", "pk")  # first come, first served
     )
     page, pagination = paginate(request, changes, per_page=PAGE_SIZE)
+    for change in page.object_list:
+        level = getattr(change.to_grade, "awarding_level", None)
+        change.application = next(
+            (
+                a
+                for a in change.member.applications.all()
+                if level is not None and a.level_id == level.pk and a.state not in CLOSED_STATES
+            ),
+            None,
+        )
     return render(
         request,
         "members/staff/grade_review_list.html",
         {"page": page, "pagination": pagination},
-    )
-
-
-@staff_required
-def grade_review_decide(request: HttpRequest, public_id) -> HttpResponse:
-    """Decide the member's pending grade change (a member has at most one)."""
-    member = get_object_or_404(
-        Member.objects.select_related("user", "grade", "organisation"), public_id=public_id
-    )
-    change = (
-        member.grade_changes.filter(state=GradeChange.State.PENDING)
-        .select_related("from_grade", "to_grade")
-        .first()
-    )
-    if change is None:
-        messages.info(request, "This member has no grade change waiting for review.")
-        return redirect("registrar:grade_review_list")
-    form = staff_forms.GradeDecisionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            change = services.grade_change_decide(
-                change=change,
-                actor=request.user,
-                approve=form.approve,
-                reason=form.cleaned_data["reason"],
-            )
-        except MembershipError as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(
-                request,
-                f"{change.to_grade.name} grade {change.get_state_display().lower()} for "
-                f"{member.user.get_full_name()}. They have been emailed.",
-            )
-            return redirect("registrar:grade_review_list")
-    return render(
-        request,
-        "members/staff/grade_review_decide.html",
-        {"member": member, "change": change, "form": form},
     )

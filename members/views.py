@@ -343,8 +343,8 @@ def grade_change(request, member: Member):
                 "The new fee applies from your next invoice."
             )
         return (
-            f"Your request to move to {change.to_grade.name} is with a registrar. "
-            "We will email you when they decide."
+            f"The {change.to_grade.name} grade is awarded on review: make your case in an "
+            "application from the Accreditation page. We will email you the decision."
         )
 
     return _action(

@@ -145,7 +145,7 @@ def test_a_grade_that_needs_review_cannot_be_paid_for_until_approved(today, regi
         agreed_code_of_conduct=True,
         statement="20 years",
     )
-    with pytest.raises(MembershipError, match="waiting for a registrar"):
+    with pytest.raises(MembershipError, match="waiting for its review"):
         services.invoice_raise(member=member, payer_organisation="Trust")
     change = member.grade_changes.get()
     with pytest.raises(MembershipError, match="Give a reason"):

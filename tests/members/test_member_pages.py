@@ -255,7 +255,7 @@ def test_join_with_an_organisation_not_on_the_list(client, today, grade):
     assert member.organisation_other == "Unlisted Social Enterprise"
 
 
-def test_join_at_a_grade_that_needs_review_waits_for_a_registrar(client, today, fellow):
+def test_join_at_a_grade_that_needs_review_waits_for_its_review(client, today, fellow):
     user = UserFactory()
     signed_in(client, user)
     response = client.post(
@@ -272,7 +272,8 @@ def test_join_at_a_grade_that_needs_review_waits_for_a_registrar(client, today, 
     )
 
     page = client.get(response["Location"]).text
-    assert "Your application is with a registrar" in page
+    assert "Make your case for the Senior Fellow grade" in page
+    assert reverse("accreditation:index") in page
     assert "Senior Fellow" in page and "£250.00" in page
 
     # No invoice can be raised until a registrar approves.
@@ -280,11 +281,11 @@ def test_join_at_a_grade_that_needs_review_waits_for_a_registrar(client, today, 
     response = client.post(
         reverse("membership_pay_by_invoice"), {"payer_organisation": "Trust"}, follow=True
     )
-    assert "waiting for a registrar" in response.text
+    assert "waiting for its review" in response.text
     assert not Invoice.objects.exists()
     dashboard = client.get(reverse("dashboard")).text
-    assert "Your application is with a registrar" in dashboard
-    assert "reviewing your application for the Senior Fellow grade" in dashboard
+    assert "Make your case for the Senior Fellow grade" in dashboard
+    assert "awarded on review, like an accreditation" in dashboard
 
 
 def test_someone_who_has_joined_is_sent_to_the_dashboard(client, today):
@@ -715,7 +716,7 @@ def test_grade_change_page_warns_any_member_with_an_open_invoice(client, today, 
     assert open_invoice.state == Invoice.State.CANCELLED
 
 
-def test_change_to_a_grade_that_needs_review_goes_to_a_registrar(client, today, registrar, fellow):
+def test_change_to_a_grade_that_needs_review_goes_to_review(client, today, registrar, fellow):
     member = active_member(registrar, today)
     signed_in(client, member)
     response = client.post(
@@ -723,8 +724,8 @@ def test_change_to_a_grade_that_needs_review_goes_to_a_registrar(client, today, 
         {"grade": fellow.pk, "statement": "Board member for 5 years"},
         follow=True,
     )
-    assert "Your request to move to Senior Fellow is with a registrar." in response.text
-    assert "Your request to move to the Senior Fellow grade is with a registrar" in response.text
+    assert "The Senior Fellow grade is awarded on review" in response.text
+    assert "Your request to move to the Senior Fellow grade is decided on review" in response.text
     change = member.grade_changes.get()
     assert (change.state, change.statement) == (
         GradeChange.State.PENDING,

@@ -16,7 +16,6 @@ from audit.models import Action, AuditEvent
 from members import services, staff_urls
 from members.models import (
     Grade,
-    GradeChange,
     Invoice,
     Member,
     Organisation,
@@ -859,63 +858,38 @@ def fellow_request():
     return member, member.grade_changes.get()
 
 
-def test_grade_reviews_list_pending_requests_with_the_statement(staff_client, fellow_request):
+def test_grade_reviews_list_pending_requests_and_their_applications(
+    staff_client, fellow_request, django_assert_max_num_queries
+):
     member, _ = fellow_request
     page = staff_client.get(reverse("registrar:grade_review_list")).content.decode()
     assert "Fiona Fellow" in page and "Fellow" in page
     assert "I have led three trusts through merger." in page
-    assert reverse("registrar:grade_review_decide", kwargs={"public_id": member.public_id}) in page
+    assert "Waiting for the member to start their application" in page
 
+    from accreditation.models import Level
+    from accreditation.services import application_create
 
-def test_approving_a_grade_request(staff_client, registrar, fellow_request):
-    member, change = fellow_request
-    url = reverse("registrar:grade_review_decide", kwargs={"public_id": member.public_id})
-    page = staff_client.get(url).content.decode()
-    assert "I have led three trusts through merger." in page
-    assert "Senior and executive leaders" in page  # the grade's eligibility
-
-    response = staff_client.post(url, {"decision": "approve", "reason": "Meets the criteria"})
-
-    assert response["Location"] == reverse("registrar:grade_review_list")
-    change.refresh_from_db()
-    assert (change.state, change.decided_by, change.decision_reason) == (
-        GradeChange.State.APPROVED,
-        registrar,
-        "Meets the criteria",
+    application = application_create(
+        member=member, level=Level.objects.get(grants_grade__slug="fellow")
     )
-    assert [m.to for m in mail.outbox] == [[member.user.email]]
-    assert "approved" in mail.outbox[0].subject
-    assert AuditEvent.objects.filter(
-        action=Action.MEMBER_GRADE_CHANGED, subject_id=str(member.public_id), actor=registrar
-    ).exists()
-    assert (
-        "No grade requests are waiting" in staff_client.get(response["Location"]).content.decode()
-    )
+    page = staff_client.get(reverse("registrar:grade_review_list")).content.decode()
+    assert reverse("registrar_accreditation:application", args=[application.public_id]) in page
 
-
-def test_declining_a_grade_request_needs_a_reason(staff_client, registrar, fellow_request):
-    member, change = fellow_request
-    url = reverse("registrar:grade_review_decide", kwargs={"public_id": member.public_id})
-
-    page = staff_client.post(url, {"decision": "decline", "reason": ""}).content.decode()
-    assert "Give a reason." in page
-    assert 'value="decline" id="id_decision_1" class="nhsuk-radios__input" checked>' in page
-    change.refresh_from_db()
-    assert change.state == GradeChange.State.PENDING
-
-    staff_client.post(url, {"decision": "decline", "reason": "Not yet at board level"})
-    change.refresh_from_db()
-    assert (change.state, change.decision_reason) == (
-        GradeChange.State.DECLINED,
-        "Not yet at board level",
-    )
-    assert "declined" in mail.outbox[-1].subject
-
-    # Posting again finds nothing waiting and changes nothing.
-    again = staff_client.post(url, {"decision": "approve", "reason": "Changed my mind"})
-    assert again["Location"] == reverse("registrar:grade_review_list")
-    change.refresh_from_db()
-    assert change.state == GradeChange.State.DECLINED
+    # A fixed number of queries however many requests wait.
+    for n in range(3):
+        services.member_join(
+            user=UserFactory(),
+            grade=Grade.objects.get(slug="fellow"),
+            job_title="Director",
+            management_level="executive",
+            organisation_other=f"Trust {n}",
+            register_consent=True,
+            agreed_code_of_conduct=True,
+        )
+    with django_assert_max_num_queries(12):
+        page = staff_client.get(reverse("registrar:grade_review_list")).content.decode()
+    assert page.count("Waiting for the member to start their application") == 3
 
 
 # --- Seeded data and the admin ----------------------------------------------------------
