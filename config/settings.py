@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "accreditation",
     "audit",
     "api",
+    "bench",
 ]
 
 MIDDLEWARE = [
