@@ -8,7 +8,7 @@ on the form.
 from django import forms
 
 from accreditation.models import Judgement, Recommendation
-from config.forms import PlainForm
+from config.forms import DateField, PlainForm
 from members.models import User
 
 
@@ -138,4 +138,27 @@ class AppealDecisionForm(PlainForm):
         max_length=10000,
         widget=forms.Textarea(attrs={"rows": 6}),
         error_messages={"required": "Give reasons for the appeal outcome."},
+    )
+
+
+class FeePaymentForm(PlainForm):
+    received_on = DateField(
+        label="Date the payment was received",
+        error_messages={"required": "Enter the date the payment was received."},
+    )
+    reference = forms.CharField(
+        label="Payment reference",
+        help_text="For example, the bank transfer's reference.",
+        required=False,
+        max_length=200,
+    )
+
+
+class FeeWaiverForm(PlainForm):
+    reason = forms.CharField(
+        label="Why is the fee waived?",
+        help_text="Kept on the record.",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Give a reason for waiving the fee."},
     )

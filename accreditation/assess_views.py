@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accreditation import selectors, services
+from accreditation import fees, selectors, services
 from accreditation.assess_forms import (
     AcceptForm,
     AppealDecisionForm,
@@ -20,10 +20,13 @@ from accreditation.assess_forms import (
     AssignForm,
     ConflictForm,
     DecisionForm,
+    FeePaymentForm,
+    FeeWaiverForm,
     InformationRequestForm,
 )
 from accreditation.models import (
     Application,
+    ApplicationFee,
     ApplicationState,
     Assessment,
     Assignment,
@@ -286,6 +289,22 @@ def registrar_application(request: HttpRequest, public_id) -> HttpResponse:
         else:
             messages.success(request, "The decision is recorded and the applicant is told.")
             return here
+    fee = ApplicationFee.objects.filter(application=application).first()
+    fee_form = FeePaymentForm(_action(request, "fee_paid"), prefix="fee")
+    waive_form = FeeWaiverForm(_action(request, "fee_waive"), prefix="waive")
+    if fee is not None and (fee_form.is_bound or waive_form.is_bound):
+        form = fee_form if fee_form.is_bound else waive_form
+        if form.is_valid():
+            try:
+                if form is fee_form:
+                    fees.fee_record_payment(fee=fee, actor=request.user, **form.cleaned_data)
+                else:
+                    fees.fee_waive(fee=fee, actor=request.user, **form.cleaned_data)
+            except fees.FeeError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, "The fee is settled and the applicant is told.")
+                return here
     assignments = list(application.assignments.select_related("assessor").order_by("assigned_at"))
     return render(
         request,
@@ -303,5 +322,8 @@ def registrar_application(request: HttpRequest, public_id) -> HttpResponse:
             "decide_form": decide_form,
             "can_decide": application.state == State.RECOMMENDED,
             "conflict": conflict,
+            "fee": fee,
+            "fee_form": fee_form,
+            "waive_form": waive_form,
         },
     )

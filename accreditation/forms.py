@@ -8,7 +8,7 @@ its ``AccreditationError`` on the form.
 from django import forms
 
 from accreditation.models import Level
-from config.forms import DateField
+from config.forms import DateField, PlainForm
 from cpd.models import Entry
 
 
@@ -89,4 +89,21 @@ class RefereeResponseForm(forms.Form):
     )
     comment = forms.CharField(
         label="Comment (optional)", required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+
+
+class FeeInvoiceForm(PlainForm):
+    payer_organisation = forms.CharField(
+        label="Organisation that will pay", max_length=200,
+        error_messages={"required": "Name the organisation that will pay the invoice."},
+    )
+    purchase_order = forms.CharField(
+        label="Purchase order number (if your organisation uses them)",
+        required=False,
+        max_length=100,
+    )
+    payer_email = forms.EmailField(
+        label="Email address of their accounts team",
+        help_text="Optional. It is printed on the invoice.",
+        required=False,
     )

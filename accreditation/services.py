@@ -21,10 +21,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 import members.services
+from accreditation import fees
 from accreditation.models import (
     Appeal,
     AppealOutcome,
     Application,
+    ApplicationFee,
     ApplicationState,
     Assessment,
     Assignment,
@@ -332,13 +334,14 @@ def application_submit(*, application: Application) -> Application:
     application.state = State.SUBMITTED
     application.submitted_at = timezone.now()
     application.save(update_fields=["state", "submitted_at"])
+    fee = fees.fee_raise(application=application)
     _audit(
         application,
         Action.ACCREDITATION_SUBMITTED,
         actor=application.member.user,
         before=State.DRAFT,
     )
-    _email_member(application, "submitted")
+    _email_member(application, "submitted", fee=fee)
     _email_registrars(application, "to_assign")
     return application
 
@@ -582,6 +585,12 @@ def assessor_assign(
     application = _lock(application)
     if role == AssignmentRole.ASSESSOR:
         _require_state(application, (State.SUBMITTED,), "assign assessors")
+        fee = ApplicationFee.objects.filter(application=application).first()
+        if fee is not None and not fee.settled:
+            raise AccreditationError(
+                f"The {fee.amount_display} application fee is not paid yet; assign assessors "
+                "once it is paid or waived."
+            )
         if _active_assignments(application, role).count() >= application.level.assessors_required:
             raise AccreditationError(
                 f"This level needs {application.level.assessors_required} assessor(s), "

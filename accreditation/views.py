@@ -10,23 +10,33 @@ import datetime as dt
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accreditation import selectors, services
+from accreditation import fees, selectors, services
 from accreditation.forms import (
     AppealForm,
     DetailsForm,
+    FeeInvoiceForm,
     InformationResponseForm,
     RefereeForm,
     RefereeResponseForm,
     StartForm,
     StatementForm,
 )
-from accreditation.models import Appeal, Application, Level, Referee, StandardStatement
+from accreditation.models import (
+    Appeal,
+    Application,
+    ApplicationFee,
+    Level,
+    Referee,
+    StandardStatement,
+)
 from accreditation.services import AccreditationError, NotEligible
 from members import services as member_services
 from members.models import Member
+from members.stripe_gateway import stripe_enabled
 from members.views import member_required
 
 State = Application.State
@@ -97,6 +107,8 @@ def _detail_context(application: Application) -> dict:
         "can_edit_statements": application.state in (State.DRAFT, State.INFO_REQUESTED),
         "standards": standards,
         "now": timezone.now(),
+        "fee": ApplicationFee.objects.filter(application=application).first(),
+        "stripe_enabled": stripe_enabled(),
         "referees": [
             (referee, services.referee_replaceable(referee))
             for referee in application.referees.all()
@@ -234,6 +246,104 @@ def referee_replace(request: HttpRequest, member: Member, public_id, referee_id)
         {"application": application, "referee": referee, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+# --- The fee ---------------------------------------------------------------------------
+
+
+def _own_fee(member: Member, public_id) -> ApplicationFee:
+    application = _own(member, public_id)
+    fee = ApplicationFee.objects.filter(application=application).select_related(
+        "application__member__user", "application__level__scheme"
+    )
+    if not fee:
+        raise Http404("No fee for this application.")
+    return fee[0]
+
+
+@member_required
+@require_POST
+def fee_checkout(request: HttpRequest, member: Member, public_id) -> HttpResponse:
+    """Send the member to Stripe Checkout to pay the fee by card or Direct Debit."""
+    if not stripe_enabled():
+        raise Http404("Card payments are not available.")
+    fee = _own_fee(member, public_id)
+    here = reverse("accreditation:detail", args=[public_id])
+    try:
+        url = fees.fee_checkout_start(
+            fee=fee,
+            success_url=request.build_absolute_uri(
+                reverse("accreditation:fee_paid", args=[public_id])
+            ),
+            cancel_url=request.build_absolute_uri(here),
+        )
+    except fees.FeeError as error:
+        messages.error(request, str(error))
+        return redirect(here)
+    return redirect(url)
+
+
+@member_required
+def fee_paid(request: HttpRequest, member: Member, public_id) -> HttpResponse:
+    """Where Stripe sends the member back; settles the fee at once if the webhook has not."""
+    if not stripe_enabled():
+        raise Http404("Card payments are not available.")
+    fee = _own_fee(member, public_id)
+    try:
+        fee = fees.fee_checkout_fulfil(fee=fee, session_id=request.GET.get("session_id", ""))
+    except fees.FeeError:
+        raise Http404("No such payment.") from None
+    if fee.state == ApplicationFee.State.PAID:
+        messages.success(request, f"Thank you: your {fee.amount_display} fee is paid.")
+    else:
+        messages.info(
+            request,
+            "Your Direct Debit is set up. The fee is paid when the money arrives, in about "
+            "3 working days; we will email you.",
+        )
+    return redirect("accreditation:detail", public_id=public_id)
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def fee_invoice(request: HttpRequest, member: Member, public_id) -> HttpResponse:
+    """Ask for an invoice to the employer, with their purchase order."""
+    fee = _own_fee(member, public_id)
+    initial = {
+        "payer_organisation": fee.payer_organisation or member.organisation_name,
+        "purchase_order": fee.purchase_order,
+        "payer_email": fee.payer_email,
+    }
+    form = FeeInvoiceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            fee = fees.fee_invoice_request(fee=fee, **form.cleaned_data)
+        except fees.FeeError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request,
+                f"Invoice {fee.invoice_number} is ready. Download it and pass it to your "
+                "finance team.",
+            )
+            return redirect("accreditation:detail", public_id=public_id)
+    return render(
+        request,
+        "accreditation/fee_invoice.html",
+        {"application": fee.application, "fee": fee, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@member_required
+def fee_invoice_pdf(request: HttpRequest, member: Member, public_id) -> HttpResponse:
+    fee = _own_fee(member, public_id)
+    if not fee.invoice_number:
+        raise Http404("No invoice for this fee.")
+    response = HttpResponse(fees.fee_invoice_pdf(fee), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{fee.invoice_number}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @member_required

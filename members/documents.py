@@ -18,7 +18,8 @@ def _context(**extra) -> dict:
     return {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **extra}
 
 
-def _pdf(html: str) -> bytes:
+def pdf_from_html(html: str) -> bytes:
+    """Render HTML to PDF with local fonts only; no URL but inline data is fetched."""
     fetcher = URLFetcher(allowed_protocols={"data"})
     return HTML(string=html, url_fetcher=fetcher).write_pdf()
 
@@ -29,7 +30,7 @@ def invoice_html(invoice: Invoice) -> str:
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
-    return _pdf(invoice_html(invoice))
+    return pdf_from_html(invoice_html(invoice))
 
 
 def receipt_html(payment: Payment) -> str:
@@ -38,4 +39,4 @@ def receipt_html(payment: Payment) -> str:
 
 
 def receipt_pdf(payment: Payment) -> bytes:
-    return _pdf(receipt_html(payment))
+    return pdf_from_html(receipt_html(payment))

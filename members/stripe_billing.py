@@ -282,6 +282,12 @@ def _invoice_apply(member: Member, invoice, fetched: Fetched) -> Payment | None:
 
 def _apply_session(fetched: Fetched, event=None) -> None:
     session = fetched.session
+    if _field(_field(session, "metadata") or {}, "accreditation_fee"):
+        # A one-off accreditation fee, not a subscription: settled by its own service.
+        from accreditation.fees import fee_session_apply
+
+        fee_session_apply(session)
+        return
     attempt = (
         CheckoutAttempt.objects.select_for_update()
         .filter(session_id=session.id)

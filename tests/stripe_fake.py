@@ -283,6 +283,21 @@ class FakeStripe:
         )
         return session
 
+    def complete_payment(self, session_id: str, *, method: str = "card") -> dict:
+        """The member finishes a one-off (mode "payment") Checkout. A card pays at
+        once; Bacs completes the session unpaid until the money clears."""
+        session = self.objects[session_id]
+        assert session["mode"] == "payment"
+        session.update(
+            status="complete",
+            payment_status="paid" if method == "card" else "unpaid",
+            payment_intent=self._new_id("pi"),
+        )
+        return session
+
+    def payment_clears(self, session_id: str) -> None:
+        self.objects[session_id]["payment_status"] = "paid"
+
     def bacs_clears(self, session_id: str) -> None:
         session = self.objects[session_id]
         invoice = self.objects[session["invoice"]]

@@ -23,8 +23,7 @@ def make_level(scheme, standards, *, management_level="middle", assessors=1, **k
         cpd_minutes_last_12_months=10 * 60,
         referees_required=2,
         assessors_required=assessors,
-        fee_pence=15000,
-        **kwargs,
+        **{"fee_pence": 0, **kwargs},
     )
     level.required_standards.set(standards)
     return level

@@ -536,7 +536,7 @@ def test_documents_fetch_nothing_from_outside(monkeypatch):
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4nGNg"
         "YAAAAAMAASsJTYQAAAAASUVORK5CYII="
     )
-    pdf = documents._pdf(
+    pdf = documents.pdf_from_html(
         f'<link rel="stylesheet" href="https://example.invalid/x.css">'
         f'<img src="http://example.invalid/x.png"><img src="file:///etc/hostname">'
         f'<img src="{pixel}"><p>Hello</p>'
