@@ -94,7 +94,8 @@ class RefereeResponseForm(forms.Form):
 
 class FeeInvoiceForm(PlainForm):
     payer_organisation = forms.CharField(
-        label="Organisation that will pay", max_length=200,
+        label="Organisation that will pay",
+        max_length=200,
         error_messages={"required": "Name the organisation that will pay the invoice."},
     )
     purchase_order = forms.CharField(

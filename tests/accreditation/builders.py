@@ -19,11 +19,14 @@ def make_level(scheme, standards, *, management_level="middle", assessors=1, **k
         scheme=scheme,
         management_level=management_level,
         name=f"Accredited {management_level} manager",
-        min_months_in_role=12,
-        cpd_minutes_last_12_months=10 * 60,
-        referees_required=2,
         assessors_required=assessors,
-        **{"fee_pence": 0, **kwargs},
+        **{
+            "min_months_in_role": 12,
+            "cpd_minutes_last_12_months": 10 * 60,
+            "referees_required": 2,
+            "fee_pence": 0,
+            **kwargs,
+        },
     )
     level.required_standards.set(standards)
     return level
