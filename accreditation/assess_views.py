@@ -34,7 +34,9 @@ from accreditation.models import (
     StandardStatement,
 )
 from accreditation.services import AccreditationConflict, AccreditationError, JudgementInput
+from audit.selectors import audit_events_for_subject
 from cpd.returns_views import assessor_required
+from members.selectors import audit_event_changes
 from members.staff_views import staff_required
 
 State = ApplicationState
@@ -323,6 +325,12 @@ def registrar_application(request: HttpRequest, public_id) -> HttpResponse:
             "can_decide": application.state == State.RECOMMENDED,
             "conflict": conflict,
             "fee": fee,
+            "audit_rows": [
+                {"event": event, "changes": audit_event_changes(event)}
+                for event in audit_events_for_subject(
+                    subject_type=services.SUBJECT_TYPE, subject_id=str(application.public_id)
+                ).order_by("-sequence")
+            ],
             "fee_form": fee_form,
             "waive_form": waive_form,
         },

@@ -292,3 +292,29 @@ def test_appeal_page_is_404_for_another_assessor(client, appeal_hearing):
     response = client.post(url, {"action": "appeal", "outcome": "upheld", "reasons": "Yes."})
     assert response.status_code == 404
     assert state_of(appeal_hearing.application) == State.APPEALED
+
+
+def test_the_registrar_sees_every_step_in_the_audit_history(
+    client, member, level, registrar, django_assert_max_num_queries
+):
+    application = recommended(member, level, registrar)
+    services.application_decide(
+        application=application, actor=registrar, approve=True, reasons="Clear evidence."
+    )
+    _sign_in(client, registrar)
+    with django_assert_max_num_queries(30):
+        page = client.get(_registrar_url(application)).content.decode()
+    history = page[page.index('id="audit-history"') :]
+    for label in (
+        "Accreditation application started",
+        "Referee invited",
+        "Referee responded",
+        "Accreditation application submitted",
+        "Assessor assigned",
+        "Assignment accepted",
+        "Assessment submitted",
+        "Recommendation made",
+        "Accreditation decided",
+    ):
+        assert label in history, label
+    assert "Reason: Clear evidence." in history

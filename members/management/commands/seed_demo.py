@@ -114,7 +114,8 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(
             "member@ is active (paid by invoice, a year of CPD), member2@ has an invoice to pay, "
-            "member3@ waits for a Fellow review; the registrar's pages are at /registrar/."
+            "member3@ is joining as a Fellow and makes their case in a Fellowship application "
+            "(Accreditation); the registrar's pages are at /registrar/."
         )
         self.stdout.write(
             "Staff and assessors sign in with a code from an authenticator app: "
