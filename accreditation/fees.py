@@ -74,7 +74,7 @@ def _audit(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None
     )
 
 
-def _email(fee: ApplicationFee, template: str) -> None:
+def _email(fee: ApplicationFee, template: str, to: list[str] | None = None) -> None:
     application = fee.application
     context = {
         "fee": fee,
@@ -87,8 +87,21 @@ def _email(fee: ApplicationFee, template: str) -> None:
         subject=f"[{settings.SITE_NAME}] " + " ".join(subject.split()),
         body=render_to_string(f"accreditation/email/{template}_message.txt", context).strip()
         + "\n",
-        to=[application.member.user.email],
+        to=to or [application.member.user.email],
     )
+
+
+def _settled(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None:
+    """Record, tell the member, and tell the registrars an assessor can now be assigned."""
+    _audit(fee, actor=actor, reason=reason)
+    _email(fee, "fee_paid")
+    registrars = list(
+        User.objects.filter(is_staff=True, is_active=True)
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+    if registrars:
+        _email(fee, "to_assign", to=registrars)
 
 
 def _require_due(fee: ApplicationFee) -> None:
@@ -154,8 +167,7 @@ def fee_session_apply(session) -> ApplicationFee | None:
         fee.paid_on = member_services.local_today()
         fee.reference = _field(session, "payment_intent") or session.id
         fee.save(update_fields=["state", "paid_on", "reference"])
-        _audit(fee, actor=None)
-        _email(fee, "fee_paid")
+        _settled(fee, actor=None)
     return fee
 
 
@@ -235,8 +247,7 @@ def fee_record_payment(
     if not fee.method:
         fee.method = ApplicationFee.Method.INVOICE
     fee.save(update_fields=["state", "paid_on", "reference", "recorded_by", "method"])
-    _audit(fee, actor=actor)
-    _email(fee, "fee_paid")
+    _settled(fee, actor=actor)
     return fee
 
 
@@ -254,6 +265,5 @@ def fee_waive(*, fee: ApplicationFee, actor: User, reason: str) -> ApplicationFe
     fee.waiver_reason = reason
     fee.recorded_by = actor
     fee.save(update_fields=["state", "waiver_reason", "recorded_by"])
-    _audit(fee, actor=actor, reason=reason)
-    _email(fee, "fee_paid")
+    _settled(fee, actor=actor, reason=reason)
     return fee

@@ -342,7 +342,8 @@ def application_submit(*, application: Application) -> Application:
         before=State.DRAFT,
     )
     _email_member(application, "submitted", fee=fee)
-    _email_registrars(application, "to_assign")
+    if fee is None:
+        _email_registrars(application, "to_assign")  # else once the fee is settled
     return application
 
 

@@ -241,3 +241,12 @@ def test_no_fee_is_taken_for_a_withdrawn_application(submitted):
     services.application_withdraw(application=submitted)
     with pytest.raises(fees.FeeError, match="withdrawn"):
         fees.fee_invoice_request(fee=submitted.fee, payer_organisation="Trust")
+
+
+def test_registrars_are_asked_to_assign_once_the_fee_is_settled(member, paid_level, registrar):
+    mail.outbox.clear()
+    application = services.application_submit(application=ready(member, paid_level))
+    assert not [m for m in mail.outbox if registrar.email in m.to]
+    fees.fee_waive(fee=application.fee, actor=registrar, reason="Pilot cohort.")
+    [ask] = [m for m in mail.outbox if registrar.email in m.to]
+    assert "needs an assessor assigned" in ask.body
