@@ -11,6 +11,8 @@ PORT ?= 8000
 # Pango and HarfBuzz's subsetter; browser tests drive Debian's Chromium.
 RUN_DEBS := nodejs npm libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 TEST_DEBS := $(RUN_DEBS) chromium
+# The benchmarks' load generator.
+BENCH_DEBS := $(RUN_DEBS) wrk
 
 .PHONY: help
 help:
@@ -18,6 +20,7 @@ help:
 	@echo "make test    install and run every check and test (lint, format, checks, migrations, pytest)"
 	@echo "make worker  run the background task worker"
 	@echo "make assets  rebuild the design system's CSS and JS into static/dist"
+	@echo "make bench   seed 10,000 and 100,000 members on PostgreSQL, load-test with wrk, write docs/benchmarks.md"
 
 .PHONY: system-deps-run system-deps-test
 system-deps-run:
@@ -63,3 +66,12 @@ test: system-deps-test venv assets
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Needs a PostgreSQL server: BENCH_DATABASE_URL (default
+# postgres://postgres@127.0.0.1:5432/benchdata) is dropped and recreated.
+# BENCH_ARGS="--members 2000 --duration 3" gives a quick rehearsal.
+.PHONY: bench
+bench: venv assets
+	@./bin/system-deps $(BENCH_DEBS)
+	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/report.py

@@ -321,6 +321,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Benchmarks -------------------------------------------------------------
+
+# Mounts the two floor endpoints bench/run.py compares against (bench/urls.py).
+# Off unless asked for; the benchmark suite turns it on for its own server.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
 # --- Logging ----------------------------------------------------------------
 
 LOGGING = {

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -324,11 +324,38 @@ def _members_owing_returns(year: CPDYear) -> QuerySet[Member]:
     )
 
 
+# Members handled per transaction by the daily job: a few statements each, however many members.
+DAILY_BATCH = 2000
+
+
+def _reminders_record(*, return_ids: list[int], kind: str) -> list[int]:
+    """Insert the (return, kind) reminder rows not there yet and return the ids of the
+    returns that got one: the unique row, claimed with ON CONFLICT DO NOTHING, is what
+    makes each reminder go out once even when two runs overlap."""
+    if not return_ids:
+        return []
+    table = connection.ops.quote_name(ReturnReminder._meta.db_table)
+    now = timezone.now()
+    rows = ", ".join(["(%s, %s, %s)"] * len(return_ids))
+    params = [value for pk in return_ids for value in (pk, kind, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (annual_return_id, kind, sent_at) VALUES {rows} "  # noqa: S608
+            "ON CONFLICT (annual_return_id, kind) DO NOTHING RETURNING annual_return_id",
+            params,
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def cpd_daily_run(*, today: dt.date | None = None) -> DailyReport:
     """Open returns for the year just ended and send each reminder once.
 
-    Safe to run more than once a day: a reminder is a unique (return, kind) row
-    written in the same transaction as its email is queued."""
+    Safe to run more than once a day, and set-based so it takes seconds for the
+    whole register: per batch of members, one insert of the returns not yet
+    opened, one insert of the reminders not yet sent, and one task that writes
+    that batch's emails (queued in the same transaction as the reminder rows)."""
+    from cpd.tasks import cpd_return_reminders_send
+
     today = today or membership.local_today()
     report = DailyReport()
     # The latest year that has ended (or ends today), and the one before, in
@@ -341,26 +368,39 @@ def cpd_daily_run(*, today: dt.date | None = None) -> DailyReport:
         kind = _reminder_kind(year=year, due_on=due_on, today=today)
         if kind is None:
             continue
-        for member in _members_owing_returns(year):
+        kind = str(kind)  # the stored value, for SQL and the task's arguments
+        member_ids = list(_members_owing_returns(year).values_list("pk", flat=True))
+        for first in range(0, len(member_ids), DAILY_BATCH):
+            batch = member_ids[first : first + DAILY_BATCH]
             with transaction.atomic():
-                created = not AnnualReturn.objects.filter(
-                    member=member, year_starts_on=year.starts_on
-                ).exists()
-                annual_return = _return_get_or_create(member=member, year=year)
-                report.returns_opened += created
-                if annual_return.state == AnnualReturn.State.SUBMITTED:
-                    continue
-                _, sent = ReturnReminder.objects.get_or_create(
-                    annual_return=annual_return, kind=kind
+                returns = AnnualReturn.objects.filter(
+                    member_id__in=batch, year_starts_on=year.starts_on
                 )
-                if not sent:
-                    continue
-                cpd_email_enqueue(
-                    member=member,
-                    template="return_reminder",
-                    context={"annual_return": annual_return, "year": year, "kind": kind},
+                opened = set(batch) - set(returns.values_list("member_id", flat=True))
+                AnnualReturn.objects.bulk_create(
+                    [
+                        AnnualReturn(
+                            member_id=member_id,
+                            year_starts_on=year.starts_on,
+                            year_ends_on=year.ends_on,
+                            due_on=due_on,
+                        )
+                        for member_id in sorted(opened)
+                    ],
+                    ignore_conflicts=True,  # opened meanwhile by the member: theirs stands
                 )
-                report.reminders_sent += 1
+                report.returns_opened += len(opened)
+                reminded = _reminders_record(
+                    return_ids=list(
+                        returns.exclude(state=AnnualReturn.State.SUBMITTED)
+                        .order_by("member_id")
+                        .values_list("pk", flat=True)
+                    ),
+                    kind=kind,
+                )
+                if reminded:
+                    cpd_return_reminders_send.enqueue(annual_return_ids=reminded, kind=kind)
+                report.reminders_sent += len(reminded)
     return report
 
 

@@ -1,0 +1,156 @@
+"""In-process measurements for bench/run.py, one per subcommand, each printing JSON.
+
+Run as ``python bench/probe.py <subcommand> '<json arguments>'`` with the
+benchmark database in DATABASE_URL. Query counts go through Django's test
+client, so they cross the same middleware as the requests gunicorn serves.
+"""
+
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from bench.seeding import HEAVY_MEMBER_EMAIL  # noqa: E402
+from members.models import Member, User  # noqa: E402
+
+SAMPLE = 5000
+
+
+class QueryCounter:
+    """Counts every statement sent on the default connection (no 9,000-query cap,
+    unlike CaptureQueriesContext, and no DEBUG needed)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._wrapper.__exit__(*exc)
+
+    def __len__(self):
+        return self.count
+
+
+def prepare(args: dict) -> dict:
+    """Files of random membership numbers and family names for wrk, and a signed-in
+    session for the member with the long CPD log."""
+    workdir = Path(args["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    numbers = list(
+        Member.objects.filter(membership_number__isnull=False)
+        .order_by("?")
+        .values_list("membership_number", flat=True)[:SAMPLE]
+    )
+    (workdir / "numbers.txt").write_text("\n".join(numbers) + "\n")
+    pairs = list(
+        Member.objects.filter(membership_number__isnull=False)
+        .order_by("?")
+        .values_list("membership_number", "user__family_name")[:SAMPLE]
+    )
+    (workdir / "pairs.txt").write_text("\n".join(f"{n}\t{f}" for n, f in pairs) + "\n")
+    families = sorted({family for _, family in pairs})
+    (workdir / "family_names.txt").write_text("\n".join(families) + "\n")
+    client = Client()
+    heavy = User.objects.get(email=HEAVY_MEMBER_EMAIL)
+    client.force_login(heavy)
+    return {
+        "numbers_file": str(workdir / "numbers.txt"),
+        "pairs_file": str(workdir / "pairs.txt"),
+        "family_names_file": str(workdir / "family_names.txt"),
+        "session_cookie": client.cookies["sessionid"].value,
+        "members": Member.objects.count(),
+    }
+
+
+def queries(args: dict) -> dict:
+    """SQL queries per request for each endpoint, over a sample of its random paths."""
+    results = {}
+    for endpoint in args["endpoints"]:
+        values = Path(endpoint["values_file"]).read_text().split("\n")
+        values = [v for v in values if v]
+        client = Client(headers=dict(_header(h) for h in endpoint.get("headers", [])))
+        if endpoint.get("cookie"):
+            client.cookies["sessionid"] = endpoint["cookie"]
+        counts, statuses = [], set()
+        rnd = random.Random(1)
+        for _ in range(endpoint.get("samples", 20)):
+            fields = tuple(quote(v, safe="-._~") for v in rnd.choice(values).split("\t"))
+            path = endpoint["template"] % fields
+            with QueryCounter() as captured:
+                response = client.get(path)
+            counts.append(len(captured))
+            statuses.add(response.status_code)
+        results[endpoint["name"]] = {
+            "queries_max": max(counts),
+            "queries_median": statistics.median(counts),
+            "statuses": sorted(statuses),
+        }
+    return results
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, value = text.split(":", 1)
+    return name.strip(), value.strip()
+
+
+def daily(args: dict) -> dict:
+    """Every daily job (each ``*_daily`` command) over the whole register, as cron runs
+    it today; and the CPD job on its heaviest day, the CPD year's last, when every
+    member's annual return opens."""
+    from io import StringIO
+
+    from django.core.management import call_command, get_commands
+
+    from cpd.selectors import cpd_year_containing
+    from members import services as member_services
+
+    today = member_services.local_today()
+    year_end = cpd_year_containing(today).ends_on
+    runs = [(name, name, []) for name in sorted(get_commands()) if name.endswith("_daily")]
+    if "cpd_daily" in get_commands():
+        runs.append(("cpd_daily on the year's last day", "cpd_daily", [f"--date={year_end}"]))
+    results = {}
+    for label, command, argv in runs:
+        out = StringIO()
+        with QueryCounter() as captured:
+            started = time.perf_counter()
+            call_command(command, *argv, stdout=out, stderr=out)
+            seconds = time.perf_counter() - started
+        results[label] = {
+            "seconds": round(seconds, 3),
+            "queries": len(captured),
+            "command": " ".join(["manage.py", command, *argv]),
+            "output": out.getvalue().strip()[:500],
+        }
+    return results
+
+
+COMMANDS = {"prepare": prepare, "queries": queries, "daily": daily}
+
+
+if __name__ == "__main__":
+    command, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    print(json.dumps(COMMANDS[command](json.loads(raw)), default=str))

@@ -1,0 +1,228 @@
+"""Render docs/benchmarks.md from bench/results/latest.json (what bench/run.py printed).
+
+    python bench/report.py [--results bench/results/latest.json] [--out docs/benchmarks.md]
+
+Every number in the report comes from the results file; the hand-written
+findings (profiles, causes, fixes) come from bench/findings.md.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _n(value, digits=0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
+
+
+def _met(ok) -> str:
+    return "–" if ok is None else "met" if ok else "**missed**"
+
+
+# name -> (the issue's item, target in words, check(figures) -> bool | None)
+TARGETS = {
+    "floor_a": ("1a", "the framework's ceiling", None),
+    "floor_b": ("1b", "the register's floor", None),
+    "verify": (
+        "2",
+        "≥ 70% of floor (b), ≤ 3 queries",
+        lambda f: f.get("ratio_to_floor_b", 0) >= 0.7 and f.get("queries_max", 99) <= 3,
+    ),
+    "register_search": ("4", "p99 < 50 ms", lambda f: f["p99_ms"] < 50),
+    "cpd_progress": (
+        "5",
+        "≤ 10 queries, < 150 ms",
+        lambda f: f.get("queries_max", 99) <= 10 and f["p99_ms"] < 150,
+    ),
+    "cpd_log": ("5", "≤ 10 queries, < 150 ms (same target)", None),
+    "dashboard": ("5", "≤ 10 queries, < 150 ms (same target)", None),
+}
+TARGETS["cpd_log"] = (
+    "5",
+    "≤ 10 queries, < 150 ms (same target)",
+    TARGETS["cpd_progress"][2],
+)
+TARGETS["dashboard"] = TARGETS["cpd_log"]
+
+
+def endpoint_table(size: dict) -> list[str]:
+    lines = [
+        "| # | endpoint | req/s | p50 | p99 | queries / request | worker peak RSS | "
+        "× floor (b) | target | |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, f in size["endpoints"].items():
+        item, target, check = TARGETS.get(name, ("", "", None))
+        errors = f["non_2xx"] + f["socket_errors"]
+        label = f["label"] + (f" ({errors} errors)" if errors else "")
+        lines.append(
+            f"| {item} | {label} | {_n(f['rps'])} | {_ms(f['p50_ms'])} | {_ms(f['p99_ms'])} | "
+            f"{f.get('queries_max', '–')} | {_n(f['memory']['peak_mb_max'])} MB | "
+            f"{_n(f.get('ratio_to_floor_b'), 2)} | {target} | "
+            f"{_met(check(f) if check else None)} |"
+        )
+    return lines
+
+
+def commands_table(size: dict) -> list[str]:
+    lines = ["| endpoint | command |", "|---|---|"]
+    for f in size["endpoints"].values():
+        lines.append(f"| {f['label']} | `{f['command']}` |")
+    return lines
+
+
+def daily_table(sizes: list[dict]) -> list[str]:
+    names = list(sizes[-1]["daily"])
+    head = " | ".join(f"{s['members']:,} members" for s in sizes)
+    lines = [
+        f"| job | command | {head} | queries at {sizes[-1]['members']:,} | target |",
+        "|---|---|" + "---:|" * len(sizes) + "---:|---|",
+    ]
+    for name in names:
+        cells = " | ".join(_n(s["daily"].get(name, {}).get("seconds"), 2) + " s" for s in sizes)
+        last = sizes[-1]["daily"][name]
+        seconds = last["seconds"]
+        target = f"< 30 s: {_met(seconds < 30)}" if sizes[-1]["members"] >= 100_000 else "< 30 s"
+        lines.append(
+            f"| {name} | `{last['command']}` | {cells} | {_n(last['queries'])} | {target} |"
+        )
+    lines.append("")
+    lines.append("What each run did (its own output):")
+    lines.append("")
+    for name in names:
+        lines.append(f"- {name}: {sizes[-1]['daily'][name]['output'] or '(nothing printed)'}")
+    return lines
+
+
+def growth(sizes: list[dict]) -> list[str]:
+    if len(sizes) < 2:
+        return ["Only one size was run."]
+    small, large = sizes[0], sizes[-1]
+    factor = large["members"] / small["members"]
+    lines = [
+        f"| figure | {small['members']:,} | {large['members']:,} | change |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in large["endpoints"].items():
+        g = small["endpoints"].get(name)
+        if not g:
+            continue
+        lines.append(
+            f"| {f['label']}: p50 | {_ms(g['p50_ms'])} | {_ms(f['p50_ms'])} | "
+            f"×{f['p50_ms'] / g['p50_ms']:.2f} |"
+        )
+        lines.append(
+            f"| {f['label']}: req/s | {_n(g['rps'])} | {_n(f['rps'])} | ×{f['rps'] / g['rps']:.2f} |"
+        )
+    for name, f in large["daily"].items():
+        g = small["daily"].get(name)
+        if g and g["seconds"]:
+            lines.append(
+                f"| {name} | {g['seconds']:.2f} s | {f['seconds']:.2f} s | "
+                f"×{f['seconds'] / g['seconds']:.1f} |"
+            )
+    lines.append(
+        f"| seed_scale on PostgreSQL | {small['seed']['seconds']:.1f} s | "
+        f"{large['seed']['seconds']:.1f} s | ×{large['seed']['seconds'] / small['seed']['seconds']:.1f} |"
+    )
+    lines.append("")
+    lines.append(
+        f"The register grew ×{factor:.0f} between the two runs. Request costs that stay near ×1 "
+        "are independent of the register's size (index lookups, pages bounded by one member's "
+        f"data); jobs that grow near ×{factor:.0f} are linear in the number of members."
+    )
+    return lines
+
+
+def render(results: dict) -> str:
+    m = results["machine"]
+    sizes = results["sizes"]
+    largest = sizes[-1]
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by bench/report.py from bench/results/latest.json; do not edit by hand. "
+        "Findings come from bench/findings.md. -->",
+        "",
+        "Every figure here is one that `make bench` printed in the run below. Speed and "
+        "memory are measured only by the benchmark suite, never by timed tests; the query "
+        "counts of the hot paths are also asserted in the ordinary test suite "
+        "(tests/bench/), so a regression fails CI.",
+        "",
+        "## The machine and the run",
+        "",
+        f"- {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB memory, {m['os']}; "
+        f"**a 2-core machine**, shared with other work except during the measured run",
+        f"- {m.get('database', 'PostgreSQL')} on the same machine, over loopback; Python {m['python']}",
+        f"- gunicorn with {results['gunicorn_workers']} sync workers (bench/gunicorn.conf.py), "
+        "`DEBUG=false`, `CONN_MAX_AGE=60`, the site's full middleware; wrk from Debian with "
+        "bench/lua/random_path.lua picking a random member per request",
+        f"- {results['duration_per_endpoint_s']} s of load per endpoint after a 2 s warm-up; "
+        "throughput endpoints with 16 connections, pages with one (their latency is what a "
+        "person waits)",
+        f"- started {results['started_at']}, took {results['total_seconds']:.0f} s",
+        "",
+        "To reproduce: `make bench` (needs a PostgreSQL server; the database in "
+        "`BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/benchdata`, is "
+        "dropped and recreated; wrk is installed from Debian).",
+        "",
+        f"## Results at {largest['members']:,} members",
+        "",
+        *endpoint_table(largest),
+        "",
+        "Worker peak RSS is the largest VmHWM of the gunicorn workers after each endpoint's "
+        "run (it only grows). Queries per request are counted in-process through the same "
+        "middleware, over 20 random requests (the largest shown).",
+        "",
+        "### Daily jobs",
+        "",
+        *daily_table(sizes),
+        "",
+        "### Seeding",
+        "",
+        "| database | members | rows | seconds |",
+        "|---|---:|---:|---:|",
+    ]
+    for size in sizes:
+        out.append(
+            f"| PostgreSQL | {size['members']:,} | {size['seed']['total_rows']:,} | "
+            f"{size['seed']['seconds']:.1f} |"
+        )
+    if results.get("sqlite_seed"):
+        s = results["sqlite_seed"]
+        out.append(f"| SQLite | {s['members']:,} | {s['total_rows']:,} | {s['seconds']:.1f} |")
+    out += [
+        "",
+        f"## How cost grows from {sizes[0]['members']:,} to {largest['members']:,} members",
+        "",
+        *growth(sizes),
+        "",
+    ]
+    for size in sizes[:-1]:
+        out += [f"## Results at {size['members']:,} members", "", *endpoint_table(size), ""]
+    out += ["## Commands", "", *commands_table(largest), ""]
+    findings = ROOT / "bench" / "findings.md"
+    if findings.exists():
+        out += [findings.read_text().strip(), ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    args.out.write_text(render(json.loads(args.results.read_text())))
+    print(f"Wrote {args.out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
