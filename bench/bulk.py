@@ -109,6 +109,72 @@ class BulkLoader:
         self._touched.add(model)
         return count
 
+    def indexes_dropped(self, models: Sequence[type[Model]]) -> list[str]:
+        """On PostgreSQL, drop the secondary indexes and unique constraints of the
+        biggest tables before loading them, returning the statements that rebuild
+        them (``rebuild``): one sorted build after the load is several times cheaper
+        than keeping random-keyed B-trees (UUIDs, hashes) up to date row by row.
+        Primary keys and foreign keys stay. Inside the loading transaction, so a
+        failure leaves the schema as it was. On SQLite, the indexes made with
+        CREATE INDEX (not the ones inline in the table definition)."""
+        if self.vendor == "sqlite":
+            return self._sqlite_indexes_dropped(models)
+        if self.vendor != "postgresql":
+            return []
+        rebuild = []
+        with connection.cursor() as cursor:
+            for model in models:
+                table = model._meta.db_table
+                cursor.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = %s::regclass AND contype = 'u'",
+                    [table],
+                )
+                constraints = cursor.fetchall()
+                cursor.execute(
+                    "SELECT indexname, indexdef FROM pg_indexes "
+                    "WHERE schemaname = current_schema() AND tablename = %s AND indexname NOT IN "
+                    "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+                    [table, table],
+                )
+                indexes = cursor.fetchall()
+                quoted = connection.ops.quote_name(table)
+                for name, definition in constraints:
+                    cursor.execute(
+                        f"ALTER TABLE {quoted} DROP CONSTRAINT {connection.ops.quote_name(name)}"
+                    )
+                    rebuild.append(
+                        f"ALTER TABLE {quoted} ADD CONSTRAINT "
+                        f"{connection.ops.quote_name(name)} {definition}"
+                    )
+                for name, definition in indexes:
+                    cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+                    rebuild.append(definition)
+        return rebuild
+
+    def _sqlite_indexes_dropped(self, models: Sequence[type[Model]]) -> list[str]:
+        rebuild = []
+        with connection.cursor() as cursor:
+            for model in models:
+                cursor.execute(
+                    "SELECT name, sql FROM sqlite_master "
+                    "WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                    [model._meta.db_table],
+                )
+                for name, definition in cursor.fetchall():
+                    cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+                    rebuild.append(definition)
+        return rebuild
+
+    def rebuild(self, statements: Sequence[str]) -> None:
+        if not statements:
+            return
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for sql in statements:
+                cursor.execute(sql)
+
     def finish(self) -> None:
         """Move sequences past the keys handed out, and refresh planner statistics."""
         if self.vendor != "postgresql" or not self._touched:

@@ -42,21 +42,19 @@ TARGETS = {
         "≤ 10 queries, < 150 ms",
         lambda f: f.get("queries_max", 99) <= 10 and f["p99_ms"] < 150,
     ),
-    "cpd_log": ("5", "≤ 10 queries, < 150 ms (same target)", None),
-    "dashboard": ("5", "≤ 10 queries, < 150 ms (same target)", None),
+    "dashboard": (
+        "5",
+        "≤ 10 queries, < 150 ms",
+        lambda f: f.get("queries_max", 99) <= 10 and f["p99_ms"] < 150,
+    ),
+    "cpd_log": ("5", "for reference (a page of 20, filters)", None),
 }
-TARGETS["cpd_log"] = (
-    "5",
-    "≤ 10 queries, < 150 ms (same target)",
-    TARGETS["cpd_progress"][2],
-)
-TARGETS["dashboard"] = TARGETS["cpd_log"]
 
 
 def endpoint_table(size: dict) -> list[str]:
     lines = [
         "| # | endpoint | req/s | p50 | p99 | queries / request | worker peak RSS | "
-        "× floor (b) | target | |",
+        "× floor (b) | target (p99 for times) | |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, f in size["endpoints"].items():
@@ -66,7 +64,7 @@ def endpoint_table(size: dict) -> list[str]:
         lines.append(
             f"| {item} | {label} | {_n(f['rps'])} | {_ms(f['p50_ms'])} | {_ms(f['p99_ms'])} | "
             f"{f.get('queries_max', '–')} | {_n(f['memory']['peak_mb_max'])} MB | "
-            f"{_n(f.get('ratio_to_floor_b'), 2)} | {target} | "
+            f"{_n(f.get('ratio_to_floor_b'), 2) if f.get('throughput') else '–'} | {target} | "
             f"{_met(check(f) if check else None)} |"
         )
     return lines
@@ -221,7 +219,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     args.out.write_text(render(json.loads(args.results.read_text())))
-    print(f"Wrote {args.out.relative_to(ROOT)}")
+    print(f"Wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,7 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
             )
             figures["memory"] = server.memory()
             figures["label"] = spec["label"]
+            figures["throughput"] = spec["connections"] > 1
             result["endpoints"][spec["name"]] = figures
             say(
                 f"{spec['label']}: {figures['rps']:,.0f} req/s, p50 {figures['p50_ms']:.2f} ms, "
@@ -388,9 +389,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     shutil.rmtree(workdir, ignore_errors=True)
-    say(
-        f"\nAll figures written to {args.out.relative_to(ROOT)} in {results['total_seconds']:.0f} s."
-    )
+    say(f"\nAll figures written to {args.out} in {results['total_seconds']:.0f} s.")
 
 
 if __name__ == "__main__":

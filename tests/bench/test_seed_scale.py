@@ -165,3 +165,39 @@ def test_the_command_prints_a_summary_and_refuses_production(today, capsys):
     assert '"members": 5' in out and '"members_member": 5' in out
     with override_settings(PRODUCTION=True), pytest.raises(CommandError, match="production"):
         call_command("seed_scale", members=5)
+
+
+def _index_definitions() -> set[str]:
+    from django.db import connection
+
+    tables = ["cpd_entry", "cpd_entry_standards", "audit_auditevent", "cpd_annualreturn"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [tables])
+        else:
+            cursor.execute(
+                "SELECT sql, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        return {row[0] for row in cursor.fetchall() if len(row) == 1 or row[1] in tables}
+
+
+def test_indexes_dropped_for_the_load_are_all_rebuilt(today):
+    before = _index_definitions()
+    assert len(before) >= 8
+    ScaleSeeder(members=30, seed=8, heavy_entries=0).run()
+    assert _index_definitions() == before
+    # The unique constraints hold again after the load.
+    from django.db import IntegrityError, transaction
+
+    entry = Entry.objects.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Entry.objects.create(
+            public_id=entry.public_id,
+            member=entry.member,
+            title="Copy",
+            starts_on=entry.starts_on,
+            ends_on=entry.ends_on,
+            minutes=60,
+            activity_type="formal",
+            participatory=True,
+        )

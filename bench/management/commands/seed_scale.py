@@ -61,6 +61,7 @@ def _json_line(report, vendor: str) -> str:
             "seconds": round(report.seconds, 2),
             "database": vendor,
             "rows": report.rows,
+            "write_seconds": report.write_seconds,
             "total_rows": report.total_rows,
             "heavy_member_email": report.heavy_member_email,
         }
