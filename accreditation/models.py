@@ -67,6 +67,9 @@ class Level(models.Model):
         help_text="A membership grade that needs review (such as Fellow) is awarded by "
         "approving an application at this level.",
     )
+    post_nominals = models.CharField(
+        max_length=20, blank=True, help_text="Letters after the name this level grants, if any."
+    )
 
     class Meta:
         ordering = ["scheme", "management_level"]
@@ -487,3 +490,106 @@ class ApplicationFee(models.Model):
     @property
     def settled(self) -> bool:
         return self.state in (self.State.PAID, self.State.WAIVED)
+
+
+# ---------------------------------------------------------------- certificates
+
+
+class CertificateStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    SUSPENDED = "suspended", "Suspended"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class SuspendedBy(models.TextChoices):
+    # Lifted by itself when the membership is back in good standing.
+    MEMBERSHIP = "membership", "The membership is not in good standing"
+    # Lifted only by a registrar.
+    REGISTRAR = "registrar", "The registrar"
+
+
+class Certificate(models.Model):
+    """An accreditation awarded on approval. Never deleted: revoked (final, with a
+    reason), suspended (reversible) or expired, it still answers on the
+    verification page. ``public_id`` is printed in the QR code and never changes."""
+
+    Status = CertificateStatus
+    SuspendedBy = SuspendedBy
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    serial = models.CharField(max_length=24, unique=True, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="certificates")
+    level = models.ForeignKey(Level, on_delete=models.PROTECT, related_name="certificates")
+    # The approval that awarded it: one certificate per application, so approving twice
+    # (a retry, a double submit) cannot issue two.
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="certificate"
+    )
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    status = models.CharField(
+        max_length=10, choices=CertificateStatus, default=CertificateStatus.VALID
+    )
+    suspended_by = models.CharField(max_length=12, choices=SuspendedBy, blank=True)
+    # Why it is suspended or revoked; the verification page shows it.
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField()
+    issued_at = models.DateTimeField(auto_now_add=True)
+    # Its bit in the revocation list and in the suspension list (the same index in both).
+    status_list_index = models.PositiveIntegerField(unique=True, editable=False)
+    # Bumped by every change the PDF prints (status, dates); the cached PDF is
+    # re-rendered when its version is behind.
+    version = models.PositiveIntegerField(default=1)
+    pdf = models.FileField(upload_to="certificates/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-valid_from", "-pk"]
+        indexes = [models.Index(fields=["member", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=CertificateStatus.values),
+                name="certificate_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gte=models.F("valid_from")),
+                name="certificate_dates_in_order",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="suspended") & models.Q(suspended_by__in=SuspendedBy.values)
+                )
+                | (~models.Q(status="suspended") & models.Q(suspended_by="")),
+                name="certificate_suspension_has_cause",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="revoked") | ~models.Q(status_reason=""),
+                name="certificate_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial} ({self.get_status_display()})"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status == CertificateStatus.VALID
+
+
+class CertificateRenewal(models.Model):
+    """Marks an application as the renewal of a certificate: lighter evidence (the
+    period's CPD returns and a statement); approving it extends the certificate."""
+
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="renewal"
+    )
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="renewals")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the approval extended the certificate; a second approval changes nothing.
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    previous_valid_until = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Renewal of {self.certificate.serial}"

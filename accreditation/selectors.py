@@ -5,10 +5,19 @@ assigned to is ``Application.DoesNotExist`` (a 404 to the caller).
 """
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import members.services
-from accreditation.models import Application, ApplicationState, Assignment, AssignmentRole, Referee
+from accreditation.models import (
+    Application,
+    ApplicationState,
+    Assignment,
+    AssignmentRole,
+    Certificate,
+    CertificateStatus,
+    Referee,
+)
 from members.models import Member, User
 
 # The target for an assessor to finish, in working days (Monday to Friday).
@@ -118,4 +127,70 @@ def referee_for_token(*, token: str) -> Referee | None:
         Referee.objects.select_related("application__member__user", "application__level__scheme")
         .filter(token_hash=referee_token_hash(token))
         .first()
+    )
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def current_certificates_for(
+    member_ids: Iterable[int], *, on: dt.date | None = None
+) -> dict[int, list[Certificate]]:
+    """Current accreditations for many members at once, in one query.
+
+    ``member_ids`` are ``Member`` primary keys; ``on`` defaults to today
+    (``members.services.local_today()``). Returns a dict with every requested
+    member id as a key, mapping to a list (possibly empty) of that member's
+    certificates whose status is valid now and whose validity covers ``on``,
+    newest first, each with ``level`` and ``level.scheme`` loaded (so
+    ``certificate.level.post_nominals`` and ``certificate.level.scheme.name``
+    cost no further query). Suspended, revoked and expired certificates are
+    never current.
+
+    Example::
+
+        from accreditation.selectors import current_certificates_for
+        current = current_certificates_for([m.pk for m in members])
+        current[member.pk]  # -> [Certificate, ...]
+    """
+    on = on or members.services.local_today()
+    ids = {int(member_id) for member_id in member_ids}
+    result: dict[int, list[Certificate]] = {member_id: [] for member_id in ids}
+    if not ids:
+        return result
+    certificates = (
+        Certificate.objects.filter(
+            member_id__in=ids,
+            status=CertificateStatus.VALID,
+            valid_from__lte=on,
+            valid_until__gte=on,
+        )
+        .select_related("level__scheme")
+        .order_by("member_id", "-valid_from", "-pk")
+    )
+    for certificate in certificates:
+        result[certificate.member_id].append(certificate)
+    return result
+
+
+def member_certificates(*, member: Member) -> list[Certificate]:
+    """All of the member's certificates, newest first, in one query (for their own pages)."""
+    return list(
+        Certificate.objects.filter(member=member)
+        .select_related("level__scheme")
+        .order_by("-valid_from", "-pk")
+    )
+
+
+def certificate_for_member(*, member: Member, public_id) -> Certificate:
+    """One of the member's own certificates; ``Certificate.DoesNotExist`` for anyone else's."""
+    return Certificate.objects.select_related("level__scheme", "member__user", "member__grade").get(
+        member=member, public_id=public_id
+    )
+
+
+def certificate_for_verification(*, public_id) -> Certificate:
+    """A certificate by its public id, for the public verification page (one query)."""
+    return Certificate.objects.select_related("level__scheme", "member__user").get(
+        public_id=public_id
     )

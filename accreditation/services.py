@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 import members.services
-from accreditation import fees
+from accreditation import certificates, fees
 from accreditation.models import (
     Appeal,
     AppealOutcome,
@@ -909,6 +909,8 @@ def application_decide(
         reason=reasons,
     )
     _grade_settle(application, actor=actor, approve=approve, reasons=reasons)
+    if approve:
+        certificates.certificate_on_approval(application=application, actor=actor)
     _email_member(application, "decision", reasons=reasons)
     return application
 
@@ -978,6 +980,7 @@ def appeal_decide(*, assignment: Assignment, actor: User, upheld: bool, reasons:
     )
     if upheld:
         _grade_settle(application, actor=actor, approve=True, reasons=reasons)
+        certificates.certificate_on_approval(application=application, actor=actor)
     _email_member(application, "appeal_decided", appeal=appeal)
     _email_registrars(application, "appeal_decided", appeal=appeal)
     return appeal

@@ -135,10 +135,19 @@ def _status_change(
         after={"status": to_status, "effective_date": effective_date, "source": source},
         reason=reason,
     )
+    _certificates_follow(members=[member], actor=actor, reason=reason)
     if email:
         member_email_enqueue(
             member=member, template=email, context={"reason": reason, **(email_context or {})}
         )
+
+
+def _certificates_follow(*, members: list[Member], actor: User | None, reason: str) -> None:
+    """Every status change passes its members here: their certificates follow
+    (suspended, restored or revoked) in the same transaction."""
+    from accreditation.certificates import certificates_follow_membership  # imports members
+
+    certificates_follow_membership(members=members, actor=actor, reason=reason)
 
 
 def status_implied_by_periods(member: Member, today: dt.date) -> Status:
@@ -874,6 +883,7 @@ def _bulk_status_change(
     for member in members:
         member.status = to_status
         member_email_enqueue(member=member, template=email)
+    _certificates_follow(members=members, actor=None, reason=reason)
 
 
 @dataclass
@@ -882,13 +892,15 @@ class DailyRunReport:
     to_grace: int = 0
     resigned: int = 0
     lapsed: int = 0
+    certificates_expired: int = 0
     reminders_sent: int = 0
     reminders_failed: int = 0
 
 
 def membership_daily_run(*, today: dt.date | None = None) -> DailyRunReport:
     """Move members on by date: end suspensions, active -> grace (or resigned),
-    grace -> lapsed; then send renewal reminders. Safe to run twice a day or
+    grace -> lapsed; expire certificates past their validity; then send renewal
+    reminders. Safe to run twice a day or
     after missed days: each step selects only members still due, and
     effective dates come from the period, not from when the job ran."""
     today = today or local_today()
@@ -952,6 +964,10 @@ def membership_daily_run(*, today: dt.date | None = None) -> DailyRunReport:
             email="lapsed",
         )
         report.lapsed = len(lapsing)
+
+    from accreditation.certificates import certificates_expire  # imports members
+
+    report.certificates_expired = certificates_expire(today=today)
 
     reminders_schedule(today=today)
     report.reminders_sent, report.reminders_failed = reminders_send(today=today)

@@ -10,7 +10,7 @@ from members.services import membership_daily_run
 class Command(BaseCommand):
     help = (
         "Lift ended suspensions, move members to grace, resigned or lapsed on the right days, "
-        "and send renewal reminders. Safe to run more than once a day."
+        "expire certificates past their validity, and send renewal reminders. Safe to run more than once a day."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Suspensions lifted: {report.suspensions_lifted}; to grace: {report.to_grace}; "
             f"resigned: {report.resigned}; lapsed: {report.lapsed}; "
+            f"certificates expired: {report.certificates_expired}; "
             f"reminders sent: {report.reminders_sent}, failed: {report.reminders_failed}"
         )
         if report.reminders_failed:
