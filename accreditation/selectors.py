@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 import members.services
 from accreditation.models import (
     Application,
@@ -193,4 +195,29 @@ def certificate_for_verification(*, public_id) -> Certificate:
     """A certificate by its public id, for the public verification page (one query)."""
     return Certificate.objects.select_related("level__scheme", "member__user").get(
         public_id=public_id
+    )
+
+
+def certificates_for_registrar(*, status: str, query: str = "", limit: int = 200):
+    """Certificates in one status, newest first, matching a serial or a name (one query)."""
+    rows = Certificate.objects.filter(status=status).select_related("member__user", "level__scheme")
+    if query:
+        rows = rows.filter(
+            Q(serial__icontains=query)
+            | Q(member__user__given_name__icontains=query)
+            | Q(member__user__family_name__icontains=query)
+            | Q(member__membership_number=query)
+        )
+    return list(rows.order_by("-issued_at", "-pk")[:limit])
+
+
+def certificate_history(*, certificate: Certificate) -> list:
+    """The certificate's audit events, oldest first (one query)."""
+    from accreditation.certificates import SUBJECT_TYPE
+    from audit.selectors import audit_events_for_subject
+
+    return list(
+        audit_events_for_subject(
+            subject_type=SUBJECT_TYPE, subject_id=str(certificate.pk)
+        ).order_by("sequence")
     )

@@ -205,6 +205,28 @@ CPD_RETURN_DUE_DAYS = env.int("CPD_RETURN_DUE_DAYS", default=30)
 CPD_AUDIT_PERCENT = Decimal(env.str("CPD_AUDIT_PERCENT", default="2.5"))
 CPD_AUDIT_WINDOW_DAYS = env.int("CPD_AUDIT_WINDOW_DAYS", default=91)
 
+# --- Certificates and verifiable credentials ---------------------------------
+
+# The Ed25519 key that signs credentials and status lists: PEM text, or a path to
+# it. Never in the repository; `manage.py credentials_key` makes a development one.
+CREDENTIALS_SIGNING_KEY = env.str("CREDENTIALS_SIGNING_KEY", default="")
+CREDENTIALS_SIGNING_KEY_FILE = env.str(
+    "CREDENTIALS_SIGNING_KEY_FILE",
+    default="" if PRODUCTION else str(BASE_DIR / "var" / "keys" / "credentials-ed25519.pem"),
+)
+if PRODUCTION and not (CREDENTIALS_SIGNING_KEY or CREDENTIALS_SIGNING_KEY_FILE):
+    raise ImproperlyConfigured(
+        "CREDENTIALS_SIGNING_KEY or CREDENTIALS_SIGNING_KEY_FILE must be set when "
+        "DJANGO_ENV=production (see README.md, Configuration)."
+    )
+# Retired public keys (a JWKS), kept so credentials they signed still verify.
+CREDENTIALS_RETIRED_KEYS_FILE = env.str(
+    "CREDENTIALS_RETIRED_KEYS_FILE",
+    default="" if PRODUCTION else str(BASE_DIR / "var" / "keys" / "credentials-retired.json"),
+)
+# Requests per minute from one address to the public verification pages.
+VERIFY_RATE_PER_MINUTE = env.int("VERIFY_RATE_PER_MINUTE", default=60)
+
 # --- Background tasks -------------------------------------------------------
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

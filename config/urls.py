@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from accreditation import certificate_urls
 from config import health
 
 # Admin sign-in goes through allauth, so it gets MFA, rate limits and one login page.
@@ -14,12 +15,15 @@ urlpatterns = [
     path("", include("members.urls")),
     path("accounts/", include("allauth.urls")),
     path("cpd/", include("cpd.urls")),
+    path("accreditation/certificates/", include("accreditation.certificate_urls")),
     path("accreditation/", include("accreditation.urls")),
     path("registrar/cpd/", include("cpd.staff_urls")),
     path("registrar/accreditation/", include("accreditation.staff_urls")),
     path("accreditation/assess/", include("accreditation.assess_urls")),
+    path("registrar/certificates/", include(certificate_urls.registrar_urls)),
     path("registrar/", include("members.staff_urls")),
     path("admin/", admin.site.urls),
+    *certificate_urls.public_urls,
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
+from accreditation import selectors as accreditation_selectors
 from audit.selectors import audit_events_for_subject
 from config.forms import form_data
 from cpd import sharing as cpd_sharing
@@ -66,6 +67,10 @@ def dashboard(request):
             else [],
             "today": today,
             "card_payments_enabled": stripe_enabled(),
+            # Every certificate the member holds, with its level and scheme: one query.
+            "certificates": accreditation_selectors.member_certificates(member=member)
+            if member
+            else [],
         },
     )
 

@@ -11,6 +11,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "register.example.org",
     "EMAIL_HOST": "smtp.example.org",
     "DEFAULT_FROM_EMAIL": "Register <noreply@example.org>",
+    "CREDENTIALS_SIGNING_KEY_FILE": "/run/secrets/credentials-ed25519.pem",
 }
 
 

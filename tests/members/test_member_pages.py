@@ -438,10 +438,10 @@ def test_dashboard_query_count_does_not_grow_with_history(
     assert big.invoices.count() == 5 and big.status_events.count() == 3
 
     # Session, user, MFA check, member, invoices, payments, their refunds, events, pending
-    # grade change, and the development goals due.
+    # grade change, the development goals due, and certificates.
     for member in (small, big):
         client.force_login(member.user)
-        with django_assert_num_queries(10):
+        with django_assert_num_queries(11):
             response = client.get(reverse("dashboard"))
         assert response.status_code == 200
     page = response.text
