@@ -50,6 +50,7 @@ assets: static/dist/main.css
 .PHONY: run
 run: system-deps-run venv assets
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py credentials_key
 	$(PY) manage.py seed_demo
 	@trap 'kill 0' EXIT; \
 	  $(PY) manage.py db_worker --queue-name '*' & \

@@ -5,6 +5,7 @@ from accreditation.models import (
     Application,
     Assessment,
     Assignment,
+    Certificate,
     ConflictOfInterest,
     Level,
     Referee,
@@ -46,7 +47,19 @@ class LevelAdmin(admin.ModelAdmin):
     list_filter = ["scheme", "management_level"]
     filter_horizontal = ["required_standards"]
     fieldsets = [
-        (None, {"fields": ["scheme", "name", "management_level", "fee_pence", "validity_years"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "scheme",
+                    "name",
+                    "management_level",
+                    "fee_pence",
+                    "validity_years",
+                    "post_nominals",
+                ]
+            },
+        ),
         ("Evidence", {"fields": ["required_standards", "per_domain_minimum"]}),
         (
             "Eligibility",
@@ -126,3 +139,13 @@ class AppealAdmin(ReadOnlyAdmin):
 @admin.register(ConflictOfInterest)
 class ConflictOfInterestAdmin(ReadOnlyAdmin):
     list_display = ["assessor", "member", "declared_at"]
+
+
+@admin.register(Certificate)
+class CertificateAdmin(ReadOnlyAdmin):
+    """Read-only: suspend, lift and revoke on the registrar's certificate pages, which audit."""
+
+    list_display = ["serial", "member", "level", "status", "valid_from", "valid_until"]
+    list_filter = ["status", "level"]
+    search_fields = ["serial", "public_id", "member__membership_number", "member__user__email"]
+    list_select_related = ["member__user", "level__scheme"]

@@ -9,6 +9,7 @@ app_name = "certificates"
 
 urlpatterns = [
     path("<uuid:public_id>/", views.certificate_detail, name="detail"),
+    path("<uuid:public_id>/renew/", views.certificate_renew, name="renew"),
     path("<uuid:public_id>/certificate.pdf", views.certificate_pdf, name="pdf"),
     path("<uuid:public_id>/credential.jwt", views.credential_jwt, name="credential_jwt"),
     path("<uuid:public_id>/credential.json", views.credential_json, name="credential_json"),

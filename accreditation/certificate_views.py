@@ -15,9 +15,9 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control, never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accreditation import certificates, credentials, selectors, status_lists
+from accreditation import certificates, credentials, renewals, selectors, status_lists
 from accreditation.certificate_forms import CertificateActionForm, CredentialCheckForm
 from accreditation.certificate_pdf import certificate_pdf_refresh
 from accreditation.certificates import CertificateError
@@ -142,14 +142,35 @@ def _own(member: Member, public_id) -> Certificate:
 @require_GET
 def certificate_detail(request: HttpRequest, member: Member, public_id) -> HttpResponse:
     certificate = _own(member, public_id)
+    opens, _ = renewals.renewal_window(certificate)
     return render(
         request,
         "accreditation/certificates/detail.html",
         {
             "certificate": certificate,
             "verify_url": credentials.verification_url(certificate),
+            "renewal_refusal": renewals.renewal_refusal(certificate=certificate),
+            "renewal_opens_on": opens,
         },
     )
+
+
+@member_required
+@require_POST
+def certificate_renew(request: HttpRequest, member: Member, public_id) -> HttpResponse:
+    """Start (or return to) the renewal application for the certificate."""
+    certificate = _own(member, public_id)
+    try:
+        application = renewals.renewal_start(certificate=certificate, member=member)
+    except CertificateError as error:
+        messages.error(request, str(error))
+        return redirect("certificates:detail", public_id=certificate.public_id)
+    messages.success(
+        request,
+        "Your renewal application is started. Write your statement and make sure your CPD "
+        "returns for the period are in, then submit it.",
+    )
+    return redirect("accreditation:detail", public_id=application.public_id)
 
 
 @member_required

@@ -244,6 +244,11 @@ def application_details_save(
 
 def application_eligibility_failures(*, application: Application) -> list[str]:
     """Every requirement of the level the application does not yet meet, in words."""
+    if hasattr(application, "renewal"):
+        # A renewal needs lighter evidence: CPD returns and one statement.
+        from accreditation.renewals import renewal_eligibility_failures
+
+        return renewal_eligibility_failures(application=application)
     level = application.level
     member = application.member
     today = members.services.local_today()

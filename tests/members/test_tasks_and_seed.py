@@ -40,7 +40,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
 
     # The same accounts, printed the same way; the share link is shown only when made.
     assert second in first and "/cpd/shared/" in first and "/cpd/shared/" not in second
-    assert User.objects.count() == 6
+    assert User.objects.count() == 7
     registrar = User.objects.get(email="registrar@example.org")
     assert registrar.is_staff and registrar.check_password("demo-password-2026")
     assert User.objects.get(email="assessor@example.org").is_assessor
@@ -54,11 +54,18 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
         "member@example.org": "active",
         "member2@example.org": "applicant",
         "member3@example.org": "applicant",
+        "member4@example.org": "active",
     }
     assert Member.objects.get(user__email="member@example.org").membership_number
     assert Invoice.objects.filter(state="open").count() == 1
     assert GradeChange.objects.filter(state="pending").count() == 1
     call_command("audit_verify")
+    # An accredited member: a valid certificate whose verification page is printed each time.
+    from accreditation.models import Certificate
+
+    certificate = Certificate.objects.get(member__user__email="member4@example.org")
+    assert certificate.status == "valid" and certificate.level.post_nominals == "AccM"
+    assert f"/verify/{certificate.public_id}" in second
     # A year of CPD for the active member, mapped to the standards, some with evidence.
     from cpd.models import Entry, Evidence
 

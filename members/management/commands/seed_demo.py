@@ -76,6 +76,7 @@ DEMO_USERS = [
     ("Member", "member@example.org", "Megan", "Price", {}),
     ("Member", "member2@example.org", "Tom", "Hughes", {}),
     ("Member", "member3@example.org", "Priya", "Shah", {}),
+    ("Member", "member4@example.org", "Grace", "Adeyemi", {}),
     ("Employer", "employer@example.org", "Emma", "Clarke", {}),
 ]
 
@@ -115,12 +116,19 @@ class Command(BaseCommand):
         self.stdout.write(
             "member@ is active (paid by invoice, a year of CPD), member2@ has an invoice to pay, "
             "member3@ is joining as a Fellow and makes their case in a Fellowship application "
-            "(Accreditation); the registrar's pages are at /registrar/."
+            "(Accreditation), member4@ holds an accreditation certificate; the registrar's "
+            "pages are at /registrar/."
         )
         self.stdout.write(
             "Staff and assessors sign in with a code from an authenticator app: "
             "add the TOTP secret to the app (as a 'key' or 'setup code')."
         )
+        verify_url = self._verify_url()
+        if verify_url:
+            self.stdout.write(
+                "member4@ is accredited: her certificate's verification page "
+                f"(the PDF's QR code opens it): {verify_url}"
+            )
         if self.referee_url:
             self.stdout.write(
                 f"member@'s accreditation referee link (shown once): {self.referee_url}"
@@ -157,6 +165,13 @@ class Command(BaseCommand):
                 "Chief operating officer",
                 "review",
             ),
+            (
+                "member4@example.org",
+                "member",
+                ManagementLevel.MIDDLE,
+                "Head of community services operations",
+                "accredited",
+            ),
         ]
         today = services.local_today()
         for email, grade_slug, level, job_title, stage in plans:
@@ -165,7 +180,7 @@ class Command(BaseCommand):
                 continue
             # The active member's history is written as if it happened on the
             # days it would have: joined 14 months ago, renewed 2 months ago.
-            joined_on = today - dt.timedelta(days=430) if stage == "paid" else today
+            joined_on = today - dt.timedelta(days=430) if stage in ("paid", "accredited") else today
             with _as_of(joined_on):
                 member = services.member_join(
                     user=user,
@@ -201,6 +216,9 @@ class Command(BaseCommand):
                     services.invoice_record_payment(
                         invoice=invoice, received_on=paid_on, reference="BACS DEMO", actor=registrar
                     )
+            if stage == "accredited":
+                self._certificate(member, registrar)
+                continue
             self._cpd_year(member)
             self._cpd_return_and_audit(member, registrar, users["assessor@example.org"])
             self._accreditation_draft(member)
@@ -418,3 +436,43 @@ class Command(BaseCommand):
         ).exists():
             RecoveryCodes.activate(user)
         return secret
+
+    def _certificate(self, member: Member, registrar: User) -> None:
+        """An approved accreditation and its certificate, issued a month ago.
+
+        A demo shortcut: the application is recorded as approved directly (member@'s
+        draft shows the workflow itself); the certificate is issued by the service.
+        """
+        from django.utils import timezone
+
+        from accreditation.certificates import certificate_issue
+        from accreditation.models import Application, Level
+
+        level = Level.objects.filter(
+            scheme__slug="accredited-manager", management_level=ManagementLevel.MIDDLE
+        ).first()
+        if level is None:
+            return
+        if not level.post_nominals:
+            level.post_nominals = "AccM"
+            level.save(update_fields=["post_nominals"])
+        issued_on = services.local_today() - dt.timedelta(days=30)
+        application = Application.objects.create(
+            member=member,
+            level=level,
+            state=Application.State.APPROVED,
+            career_summary="Twelve years running community nursing and therapy services.",
+            management_since=issued_on - dt.timedelta(days=12 * 365),
+            submitted_at=timezone.now() - dt.timedelta(days=75),
+            decided_at=timezone.now() - dt.timedelta(days=30),
+            decided_by=registrar,
+            decision_reasons="Every standard met with clear evidence; the referee confirmed.",
+        )
+        with _as_of(issued_on):
+            certificate_issue(application=application, actor=registrar)
+
+    def _verify_url(self) -> str:
+        from accreditation.models import Certificate
+
+        certificate = Certificate.objects.filter(member__user__email="member4@example.org").first()
+        return f"{settings.SITE_URL}/verify/{certificate.public_id}" if certificate else ""
