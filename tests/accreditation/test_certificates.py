@@ -4,8 +4,10 @@ the selector other apps use."""
 
 import datetime as dt
 import re
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accreditation import certificates, services
@@ -325,3 +327,53 @@ def test_current_certificates_for_many_members_in_one_query(
     later = issued[0].valid_until + dt.timedelta(days=1)
     assert current_certificates_for(ids, on=later)[holders[0].pk] == []
     assert current_certificates_for([]) == {}
+
+
+# ---------------------------------------------------------------- concurrency (PostgreSQL)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrency needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_issuing_and_membership_changes_keep_one_certificate(member, level, registrar):
+    application = approve(member, level, registrar)
+    issued = certificate_of(application)
+    others = [recommended(MemberFactory(status=Status.ACTIVE), level, registrar) for _ in range(3)]
+    for other in others:
+        Application.objects.filter(pk=other.pk).update(
+            state=Application.State.APPROVED, decided_at=timezone.now(), decision_reasons="Met."
+        )
+    barrier = threading.Barrier(6)  # one per piece of work
+    results, lock = [], threading.Lock()
+
+    def run(work):
+        try:
+            barrier.wait()
+            outcome = work()
+        except Exception as error:  # asserted below: none expected
+            outcome = error
+        finally:
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    # Two issue the same new certificate at once, two more issue others, one re-issues an
+    # existing one while a registrar revokes it.
+    work = [
+        *[(lambda app=app: certificates.certificate_issue(application=app)) for app in others],
+        lambda: certificates.certificate_issue(application=others[0]),
+        lambda: certificates.certificate_issue(application=application),
+        lambda: certificates.certificate_revoke(
+            certificate=issued, actor=registrar, reason="Fraud"
+        ),
+    ]
+    threads = [threading.Thread(target=run, args=(w,)) for w in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Certificate.objects.filter(application=application).count() == 1
+    assert Certificate.objects.filter(application=others[0]).count() == 1
+    indexes = set(Certificate.objects.values_list("status_list_index", flat=True))
+    assert Certificate.objects.count() == 4 == len(indexes)
+    assert status_of(issued) == ("revoked", "")

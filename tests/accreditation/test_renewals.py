@@ -111,3 +111,6 @@ def test_the_member_starts_a_renewal_from_the_certificate_page(
     response = client.post(reverse("certificates:renew", args=[certificate.public_id]))
     renewal = CertificateRenewal.objects.get(certificate=certificate)
     assert response.url == reverse("accreditation:detail", args=[renewal.application.public_id])
+    page = client.get(response.url)
+    assert page.status_code == 200
+    assert "Write a statement: how you have kept to the standards" in page.text

@@ -43,6 +43,13 @@ def test_production_without_allowed_hosts_or_email_refuses_to_start():
         assert f"{missing} must be set when DJANGO_ENV=production" in result.stderr
 
 
+def test_production_without_a_credential_signing_key_refuses_to_start():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CREDENTIALS_SIGNING_KEY_FILE"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "CREDENTIALS_SIGNING_KEY or CREDENTIALS_SIGNING_KEY_FILE must be set" in result.stderr
+
+
 def test_production_refuses_a_per_process_cache():
     result = manage("check", env={**PRODUCTION_ENV, "CACHE_URL": "locmemcache://"})
     assert result.returncode != 0
