@@ -11,6 +11,7 @@ arriving together settle it once.
 
 import datetime as dt
 
+import stripe
 from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -74,9 +75,10 @@ def _audit(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None
     )
 
 
-def _email(fee: ApplicationFee, template: str, to: list[str] | None = None) -> None:
+def _email(fee: ApplicationFee, template: str, to: list[str] | None = None, **extra) -> None:
     application = fee.application
     context = {
+        **extra,
         "fee": fee,
         "application": application,
         "site_name": settings.SITE_NAME,
@@ -91,24 +93,28 @@ def _email(fee: ApplicationFee, template: str, to: list[str] | None = None) -> N
     )
 
 
-def _settled(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None:
-    """Record, tell the member, and tell the registrars an assessor can now be assigned."""
-    _audit(fee, actor=actor, reason=reason)
-    _email(fee, "fee_paid")
-    registrars = list(
+def _registrar_emails() -> list[str]:
+    return list(
         User.objects.filter(is_staff=True, is_active=True)
         .order_by("email")
         .values_list("email", flat=True)
     )
-    if registrars:
+
+
+def _settled(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None:
+    """Record, tell the member, and tell the registrars an assessor can now be assigned."""
+    _audit(fee, actor=actor, reason=reason)
+    _email(fee, "fee_paid")
+    registrars = _registrar_emails()
+    if registrars and fee.application.state == Application.State.SUBMITTED:
         _email(fee, "to_assign", to=registrars)
 
 
 def _require_due(fee: ApplicationFee) -> None:
+    if fee.state == ApplicationFee.State.CANCELLED:
+        raise FeeError("This application was withdrawn; no fee is due.")
     if fee.state != ApplicationFee.State.DUE:
         raise FeeError(f"This fee is already {fee.get_state_display().lower()}.")
-    if fee.application.state == Application.State.WITHDRAWN:
-        raise FeeError("This application was withdrawn; no fee is due.")
 
 
 # --- By card or Direct Debit (Stripe Checkout, one payment) ---------------------------
@@ -116,15 +122,26 @@ def _require_due(fee: ApplicationFee) -> None:
 
 @transaction.atomic
 def fee_checkout_start(*, fee: ApplicationFee, success_url: str, cancel_url: str) -> str:
-    """Open a Stripe Checkout for the fee and return its address."""
+    """Open a Stripe Checkout for the fee and return its address. A session still
+    open is reused, and none is opened while a Direct Debit is on its way, so the
+    member cannot pay twice by pressing "Pay" again or in a second tab."""
     fee = _lock(fee)
     _require_due(fee)
+    client = stripe_client()
+    if fee.stripe_session_id:
+        previous = client.v1.checkout.sessions.retrieve(fee.stripe_session_id)
+        if _field(previous, "status") == "open":
+            return previous.url
+        if _field(previous, "status") == "complete":
+            raise FeeError(
+                "Your Direct Debit for this fee is on its way; it is paid when the money "
+                "arrives, in about 3 working days."
+            )
     application = fee.application
-    member = application.member
-    session = stripe_client().v1.checkout.sessions.create(
+    session = client.v1.checkout.sessions.create(
         params={
             "mode": "payment",
-            "customer": stripe_customer_for(member=member),
+            "customer": stripe_customer_for(member=application.member),
             "line_items": [
                 {
                     "quantity": 1,
@@ -141,7 +158,8 @@ def fee_checkout_start(*, fee: ApplicationFee, success_url: str, cancel_url: str
             "success_url": f"{success_url}?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": cancel_url,
         },
-        options={"idempotency_key": f"fee-{fee.public_id}-{timezone.now():%Y%m%d%H%M%S%f}"},
+        # One session per attempt: a retry of this request gets the same session.
+        options={"idempotency_key": f"fee-{fee.public_id}-after-{fee.stripe_session_id or 0}"},
     )
     fee.method = ApplicationFee.Method.STRIPE
     fee.stripe_session_id = session.id
@@ -149,34 +167,78 @@ def fee_checkout_start(*, fee: ApplicationFee, success_url: str, cancel_url: str
     return session.url
 
 
+def _fee_for_session(session) -> ApplicationFee | None:
+    """The fee a Checkout session was opened for, from its metadata (not from the
+    last session stored, which a later attempt may have replaced)."""
+    public_id = _field(_field(session, "metadata") or {}, METADATA_KEY)
+    if not public_id:
+        return None
+    return ApplicationFee.objects.filter(public_id=public_id).first()
+
+
 def fee_session_apply(session) -> ApplicationFee | None:
     """Settle the fee a completed Checkout session paid. Runs from the webhook
     (inside its transaction) and from the member's return page; whichever is
     second changes nothing. Bacs sessions complete unpaid and settle when
-    ``checkout.session.async_payment_succeeded`` arrives."""
-    fee = ApplicationFee.objects.filter(stripe_session_id=session.id).first()
+    ``checkout.session.async_payment_succeeded`` arrives. Money for a fee that is
+    no longer due (withdrawn, or paid another way) is flagged for a refund."""
+    fee = _fee_for_session(session)
     if fee is None:
         return None
     with transaction.atomic():
         fee = _lock(fee)
-        if fee.state != ApplicationFee.State.DUE:
-            return fee
         if _field(session, "payment_status") != "paid":
             return fee
+        reference = _field(session, "payment_intent") or session.id
+        if fee.state != ApplicationFee.State.DUE:
+            if fee.reference != reference:
+                _email(fee, "fee_refund", to=_registrar_emails(), reference=reference)
+            return fee
         fee.state = ApplicationFee.State.PAID
+        fee.method = ApplicationFee.Method.STRIPE
         fee.paid_on = member_services.local_today()
-        fee.reference = _field(session, "payment_intent") or session.id
-        fee.save(update_fields=["state", "paid_on", "reference"])
+        fee.reference = reference
+        fee.save(update_fields=["state", "method", "paid_on", "reference"])
         _settled(fee, actor=None)
     return fee
 
 
+def fee_session_failed(session) -> None:
+    """A Direct Debit for the fee failed: tell the member, who can pay again."""
+    fee = _fee_for_session(session)
+    if fee is None:
+        return
+    with transaction.atomic():
+        fee = _lock(fee)
+        if fee.state != ApplicationFee.State.DUE:
+            return
+        if fee.stripe_session_id == session.id:
+            # The member may now pay again with a new session.
+            fee.stripe_session_id = None
+            fee.save(update_fields=["stripe_session_id"])
+        _email(fee, "fee_failed")
+
+
 def fee_checkout_fulfil(*, fee: ApplicationFee, session_id: str) -> ApplicationFee:
     """The member's return page: fetch the session and settle the fee if paid."""
-    if session_id != fee.stripe_session_id:
+    if not session_id.startswith("cs_"):
         raise FeeError("That payment is not for this fee.")
-    session = stripe_client().v1.checkout.sessions.retrieve(session_id)
+    try:
+        session = stripe_client().v1.checkout.sessions.retrieve(session_id)
+    except stripe.InvalidRequestError:
+        raise FeeError("That payment is not for this fee.") from None
+    found = _fee_for_session(session)
+    if found is None or found.pk != fee.pk:
+        raise FeeError("That payment is not for this fee.")
     return fee_session_apply(session) or fee
+
+
+def fee_cancel(*, application: Application) -> None:
+    """The application was withdrawn: a fee still due is no longer asked for.
+    Call inside the withdrawal's transaction."""
+    ApplicationFee.objects.filter(application=application, state=ApplicationFee.State.DUE).update(
+        state=ApplicationFee.State.CANCELLED
+    )
 
 
 # --- By invoice to the employer -------------------------------------------------------

@@ -438,6 +438,7 @@ class ApplicationFee(models.Model):
         DUE = "due", "Due"
         PAID = "paid", "Paid"
         WAIVED = "waived", "Waived"
+        CANCELLED = "cancelled", "Cancelled"  # the application was withdrawn first
 
     class Method(models.TextChoices):
         STRIPE = "stripe", "Card or Direct Debit"
@@ -468,7 +469,8 @@ class ApplicationFee(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(state__in=["due", "paid", "waived"]), name="fee_state_valid"
+                condition=models.Q(state__in=["due", "paid", "waived", "cancelled"]),
+                name="fee_state_valid",
             ),
             models.CheckConstraint(
                 condition=~models.Q(state="paid") | models.Q(paid_on__isnull=False),

@@ -44,7 +44,7 @@ from audit.models import Action
 from audit.services import audit_record
 from cpd import returns as cpd_returns
 from cpd.models import Entry, Standard
-from members.models import GradeChange, ManagementLevel, Member, User
+from members.models import GradeChange, ManagementLevel, Member, Status, User
 from members.tasks import send_email
 
 SUBJECT_TYPE = "accreditation.application"
@@ -255,6 +255,7 @@ def application_eligibility_failures(*, application: Application) -> list[str]:
     failures = []
     applying_to_join_at_grade = (
         level.grants_grade_id is not None
+        and member.status == Status.APPLICANT
         and member.grade_changes.filter(
             state=GradeChange.State.PENDING, to_grade_id=level.grants_grade_id
         ).exists()
@@ -363,6 +364,12 @@ def application_withdraw(*, application: Application, reason: str = "") -> Appli
     application.state = State.WITHDRAWN
     application.withdrawn_at = timezone.now()
     application.save(update_fields=["state", "withdrawn_at"])
+    fees.fee_cancel(application=application)
+    if application.level.grants_grade_id is not None:
+        # The case for the grade is withdrawn with it.
+        members.services.grade_change_withdraw(
+            member=application.member, reason="Application for the grade withdrawn"
+        )
     _audit(
         application,
         Action.ACCREDITATION_WITHDRAWN,
@@ -458,21 +465,25 @@ def referee_reminders_send(*, now: dt.datetime | None = None) -> int:
     """Remind referees who have not answered a draft's invitation, with a fresh link.
 
     Only the token's hash is stored, so the reminder carries a new token and the
-    earlier link stops working; the email says so. Safe to run more than once a
-    day: each reminder is counted on the row, under its lock.
+    earlier link stops working; the email says so. A referee gets at most one
+    reminder a run (the latest one due), so a missed run does not send two at
+    once. Safe to run more than once a day: each reminder is counted on the row,
+    under its lock.
     """
     now = now or timezone.now()
     sent = 0
-    for number, days in enumerate(REFEREE_REMINDER_DAYS, start=1):
+    reminded: set[int] = set()
+    for number in range(len(REFEREE_REMINDER_DAYS), 0, -1):
         due = Referee.objects.filter(
             responded_at__isnull=True,
             replaced_at__isnull=True,
             expires_at__gt=now,
-            reminders_sent=number - 1,
-            invited_at__lte=now - dt.timedelta(days=days),
+            reminders_sent__lt=number,
+            invited_at__lte=now - dt.timedelta(days=REFEREE_REMINDER_DAYS[number - 1]),
             application__state=State.DRAFT,
         ).values_list("pk", flat=True)
-        for pk in list(due):
+        for pk in [pk for pk in due if pk not in reminded]:
+            reminded.add(pk)
             sent += _referee_remind(pk, number, now)
     return sent
 
@@ -484,8 +495,14 @@ def _referee_remind(pk: int, number: int, now: dt.datetime) -> int:
         .select_related("application__member__user", "application__level__scheme")
         .get(pk=pk)
     )
-    if referee.reminders_sent != number - 1 or referee.responded_at or referee.replaced_at:
-        return 0  # another run got here first, or they answered meanwhile
+    if (
+        referee.reminders_sent >= number
+        or referee.responded_at
+        or referee.replaced_at
+        or referee.expires_at <= now
+        or referee.application.state != State.DRAFT
+    ):
+        return 0  # another run got here first, or things changed meanwhile
     token = secrets.token_urlsafe(32)
     referee.token_hash = referee_token_hash(token)
     referee.reminders_sent = number
@@ -876,10 +893,15 @@ def _grade_settle(application: Application, *, actor: User, approve: bool, reaso
     """A level that awards a membership grade (such as Fellow) settles the member's
     request for it with the same decision and reasons."""
     grade = application.level.grants_grade
-    if grade is not None:
+    if grade is None:
+        return
+    try:
         members.services.grade_review_settle(
             member=application.member, grade=grade, actor=actor, approve=approve, reason=reasons
         )
+    except members.services.MembershipError as error:
+        # E.g. suspended since applying: refuse the decision, changing nothing.
+        raise AccreditationError(str(error)) from error
 
 
 @transaction.atomic

@@ -812,6 +812,32 @@ def grade_change_decide(
 
 
 @transaction.atomic
+def grade_change_withdraw(*, member: Member, reason: str) -> GradeChange | None:
+    """The member withdraws their pending request for a grade that needs review
+    (or their application for it was withdrawn); None if nothing was pending."""
+    member = member_lock(member)
+    change = (
+        member.grade_changes.select_for_update().filter(state=GradeChange.State.PENDING).first()
+    )
+    if change is None:
+        return None
+    change.state = GradeChange.State.DECLINED
+    change.decided_by = member.user
+    change.decided_at = timezone.now()
+    change.decision_reason = reason
+    change.save()
+    audit_record(
+        action=Action.MEMBER_GRADE_CHANGED,
+        subject_type=SUBJECT_TYPE,
+        subject_id=str(member.public_id),
+        actor=member.user,
+        after={"withdrawn": change.to_grade.name},
+        reason=reason,
+    )
+    return change
+
+
+@transaction.atomic
 def grade_review_settle(
     *, member: Member, grade: Grade, actor: User, approve: bool, reason: str
 ) -> GradeChange | None:

@@ -312,6 +312,11 @@ def _apply_session(fetched: Fetched, event=None) -> None:
 
 def _apply_session_failed(fetched: Fetched, event=None) -> None:
     session = fetched.session
+    if _field(_field(session, "metadata") or {}, "accreditation_fee"):
+        from accreditation.fees import fee_session_failed
+
+        fee_session_failed(session)
+        return
     attempt = CheckoutAttempt.objects.select_for_update().filter(session_id=session.id).first()
     if attempt is None or _field(session, "payment_status") == "paid":
         return  # not ours, or it has since succeeded

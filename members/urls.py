@@ -41,6 +41,11 @@ urlpatterns = [
     # Member actions
     path("membership/profile/", views.profile, name="membership_profile"),
     path("membership/grade/", views.grade_change, name="membership_grade_change"),
+    path(
+        "membership/grade/withdraw/",
+        views.grade_change_withdraw,
+        name="membership_grade_change_withdraw",
+    ),
     path("membership/pause/", views.pause, name="membership_pause"),
     path("membership/resume/", views.resume, name="membership_resume"),
     path("membership/resign/", views.resign, name="membership_resign"),

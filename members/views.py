@@ -362,6 +362,19 @@ def grade_change(request, member: Member):
     )
 
 
+@member_required
+@require_POST
+def grade_change_withdraw(request, member: Member):
+    change = services.grade_change_withdraw(member=member, reason="Withdrawn by the member")
+    if change is not None:
+        messages.success(
+            request,
+            f"Your request for the {change.to_grade.name} grade is withdrawn."
+            + (" Choose a grade to join at." if member.status == Status.APPLICANT else ""),
+        )
+    return redirect("membership_grade_change")
+
+
 # --- History -----------------------------------------------------------------------
 
 

@@ -250,3 +250,90 @@ def test_registrars_are_asked_to_assign_once_the_fee_is_settled(member, paid_lev
     fees.fee_waive(fee=application.fee, actor=registrar, reason="Pilot cohort.")
     [ask] = [m for m in mail.outbox if registrar.email in m.to]
     assert "needs an assessor assigned" in ask.body
+
+
+def _pay(client, application):
+    return client.post(reverse("accreditation:fee_checkout", args=[application.public_id]))
+
+
+def test_paying_again_reuses_the_open_session_and_any_sessions_money_settles_the_fee(
+    client, fake_stripe, member, submitted
+):
+    client.force_login(member.user)
+    first = _pay(client, submitted)["Location"]
+    assert _pay(client, submitted)["Location"] == first  # a second tab: the same session
+    fee = ApplicationFee.objects.get(application=submitted)
+    first_id = fee.stripe_session_id
+    fake_stripe.objects[first_id]["status"] = "expired"  # Checkout pages expire
+    second = _pay(client, submitted)["Location"]
+    assert second != first
+    # Money through the first session still settles the fee: it is found by its metadata.
+    fake_stripe.objects[first_id]["status"] = "open"
+    fake_stripe.complete_payment(first_id)
+    _deliver(fake_stripe, "checkout.session.completed", first_id)
+    fee.refresh_from_db()
+    assert fee.state == ApplicationFee.State.PAID
+
+
+def test_no_second_payment_while_a_direct_debit_is_on_its_way_and_a_failure_reopens_it(
+    client, fake_stripe, member, submitted
+):
+    client.force_login(member.user)
+    _pay(client, submitted)
+    fee = ApplicationFee.objects.get(application=submitted)
+    fake_stripe.complete_payment(fee.stripe_session_id, method="bacs_debit")
+    page = client.post(
+        reverse("accreditation:fee_checkout", args=[submitted.public_id]), follow=True
+    ).content.decode()
+    assert "Direct Debit for this fee is on its way" in page
+
+    mail.outbox.clear()
+    _deliver(fake_stripe, "checkout.session.async_payment_failed", fee.stripe_session_id)
+    [failed] = mail.outbox
+    assert failed.subject.endswith("Your Direct Debit for the application fee failed")
+    fee.refresh_from_db()
+    assert fee.state == ApplicationFee.State.DUE and fee.stripe_session_id is None
+    assert _pay(client, submitted)["Location"].startswith("https://checkout.stripe.com/")
+
+
+def test_withdrawing_cancels_the_fee_and_late_money_is_flagged_for_a_refund(
+    client, fake_stripe, member, submitted, registrar
+):
+    client.force_login(member.user)
+    _pay(client, submitted)
+    fee = ApplicationFee.objects.get(application=submitted)
+    fake_stripe.complete_payment(fee.stripe_session_id, method="bacs_debit")
+    services.application_withdraw(application=submitted)
+    fee.refresh_from_db()
+    assert fee.state == ApplicationFee.State.CANCELLED
+    assert (
+        "No fee is due: the application was withdrawn."
+        in client.get(_detail(submitted)).content.decode()
+    )
+
+    mail.outbox.clear()
+    fake_stripe.payment_clears(fee.stripe_session_id)
+    _deliver(fake_stripe, "checkout.session.async_payment_succeeded", fee.stripe_session_id)
+    fee.refresh_from_db()
+    assert fee.state == ApplicationFee.State.CANCELLED
+    [refund] = mail.outbox
+    assert refund.to == [registrar.email] and "Refund the payment" in refund.body
+    assert Action.ACCREDITATION_FEE_PAID not in actions(submitted)
+
+
+def test_money_after_an_invoice_was_paid_is_flagged_for_a_refund(
+    client, fake_stripe, member, submitted, registrar
+):
+    client.force_login(member.user)
+    _pay(client, submitted)
+    fee = ApplicationFee.objects.get(application=submitted)
+    fees.fee_record_payment(
+        fee=fee, actor=registrar, received_on=timezone.localdate(), reference="BACS 1"
+    )
+    mail.outbox.clear()
+    fake_stripe.complete_payment(fee.stripe_session_id)
+    _deliver(fake_stripe, "checkout.session.completed", fee.stripe_session_id)
+    assert [m.to for m in mail.outbox] == [[registrar.email]]
+    fee.refresh_from_db()
+    assert fee.reference == "BACS 1"
+    assert actions(submitted).count(Action.ACCREDITATION_FEE_PAID) == 1

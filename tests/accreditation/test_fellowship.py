@@ -2,6 +2,8 @@
 application at the level that awards it: assessors, reasons and appeals."""
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
 from accreditation import services
 from accreditation.models import Level
@@ -125,6 +127,63 @@ def test_a_lapsed_member_without_a_request_cannot_apply_for_fellowship(fellowshi
 
     lapsed = MemberFactory(status=Status.LAPSED, organisation=trust)
     application = services.application_create(member=lapsed, level=fellowship)
+    assert "Your membership must be active." in services.application_eligibility_failures(
+        application=application
+    )
+
+
+def test_approving_for_a_member_suspended_since_is_refused_and_changes_nothing(member, fellowship):
+    member.grade = Grade.objects.get(slug="member")
+    member.save()
+    member_services.grade_change_request(member=member, to_grade=Grade.objects.get(slug="fellow"))
+    registrar = StaffFactory()
+    application = recommended(member, fellowship, registrar)
+    member_services.member_suspend(
+        member=member,
+        actor=registrar,
+        reason="Under investigation.",
+        starts_on=timezone.localdate(),
+    )
+    with pytest.raises(services.AccreditationError, match="suspended"):
+        services.application_decide(
+            application=application, actor=registrar, approve=True, reasons="Good."
+        )
+    assert state_of(application) == application.State.RECOMMENDED
+    assert member.grade_changes.get().state == GradeChange.State.PENDING
+
+
+def test_withdrawing_the_fellowship_application_withdraws_the_grade_request(
+    joining_fellow, fellowship
+):
+    application = services.application_create(member=joining_fellow, level=fellowship)
+    services.application_withdraw(application=application)
+    change = joining_fellow.grade_changes.get()
+    assert (change.state, change.decision_reason) == (
+        GradeChange.State.DECLINED,
+        "Application for the grade withdrawn",
+    )
+    joining_fellow.refresh_from_db()
+    assert "Choose another grade" in member_services.member_payment_refusal(joining_fellow)
+
+
+def test_a_member_withdraws_their_grade_request_from_the_grade_page(client, joining_fellow):
+    client.force_login(joining_fellow.user)
+    page = client.get(reverse("membership_grade_change")).content.decode()
+    assert "Withdraw my request for the Fellow grade" in page
+    response = client.post(reverse("membership_grade_change_withdraw"), follow=True)
+    assert "Your request for the Fellow grade is withdrawn." in response.content.decode()
+    assert joining_fellow.grade_changes.get().state == GradeChange.State.DECLINED
+
+
+def test_a_suspended_member_with_a_request_is_not_let_through_as_an_applicant(member, fellowship):
+    member.grade = Grade.objects.get(slug="member")
+    member.save()
+    member_services.grade_change_request(member=member, to_grade=Grade.objects.get(slug="fellow"))
+    member_services.member_suspend(
+        member=member, actor=StaffFactory(), reason="Investigation.", starts_on=timezone.localdate()
+    )
+    member.refresh_from_db()
+    application = services.application_create(member=member, level=fellowship)
     assert "Your membership must be active." in services.application_eligibility_failures(
         application=application
     )

@@ -773,3 +773,13 @@ def test_accreditation_daily_command_sends_reminders(member, level):
     with mock.patch("django.utils.timezone.now", return_value=later):
         call_command("accreditation_daily", stdout=out)
     assert out.getvalue().strip() == "Referee reminders sent: 1"
+
+
+def test_a_missed_run_sends_only_the_latest_reminder(member, level):
+    _, referee, _ = _invite(member, level)
+    mail.outbox.clear()
+    assert services.referee_reminders_send(now=referee.invited_at + dt.timedelta(days=11)) == 1
+    assert len(mail.outbox) == 1
+    referee.refresh_from_db()
+    assert referee.reminders_sent == 2
+    assert services.referee_reminders_send(now=referee.invited_at + dt.timedelta(days=12)) == 0

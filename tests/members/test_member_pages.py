@@ -756,7 +756,7 @@ def test_a_declined_applicant_must_choose_another_grade_before_paying(
 
     step = next_step(client)
     assert "Choose another grade" in step
-    assert "did not approve your application for the Senior Fellow grade" in step
+    assert "Your application for the Senior Fellow grade was declined or withdrawn" in step
     assert reverse("membership_grade_change") in step
     assert client.get(reverse("membership_pay"))["Location"] == reverse("dashboard")
     response = client.post(reverse("membership_pay_by_invoice"), {"payer_organisation": "Trust"})
