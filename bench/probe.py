@@ -76,13 +76,94 @@ def prepare(args: dict) -> dict:
     client = Client()
     heavy = User.objects.get(email=HEAVY_MEMBER_EMAIL)
     client.force_login(heavy)
+    api = _api_key()
     return {
+        **api,
         "numbers_file": str(workdir / "numbers.txt"),
         "pairs_file": str(workdir / "pairs.txt"),
         "family_names_file": str(workdir / "family_names.txt"),
         "session_cookie": client.cookies["sessionid"].value,
         "members": Member.objects.count(),
     }
+
+
+def _routes() -> set[str]:
+    """Which of the measured API routes this version of the site has."""
+    from django.urls import Resolver404, resolve
+
+    found = set()
+    for name, path in (
+        ("verify", "/api/v1/verify/1000009"),
+        ("verify_bulk", "/api/v1/verify/bulk"),
+        ("register", "/api/v1/register"),
+    ):
+        try:
+            match = resolve(path)
+        except Resolver404:
+            continue
+        if match.url_name == name:
+            found.add(name)
+    return found
+
+
+def _api_key() -> dict:
+    """An employer with a verification key for the benchmark, when the API exists."""
+    routes = _routes()
+    if "verify" not in routes:
+        return {"routes": sorted(routes)}
+    from api.models import Scope
+    from api.services import api_key_create, employer_client_create
+
+    employer = employer_client_create(
+        name="Benchmark HR system", contact_email="bench@example.org", actor=None
+    )
+    new = api_key_create(employer=employer, name="wrk", scopes=[Scope.VERIFY], actor=None)
+    return {"routes": sorted(routes), "api_key": new.raw}
+
+
+def bulk(args: dict) -> dict:
+    """POST /api/v1/verify/bulk with 1,000 (number, family name) pairs, in-process:
+    queries for the whole request, and the time of each of a few requests."""
+    pairs = [
+        line.split("\t") for line in Path(args["pairs_file"]).read_text().splitlines() if line
+    ][:1000]
+    body = json.dumps({"checks": [{"membership_number": n, "family_name": f} for n, f in pairs]})
+    client = Client(headers={"Authorization": f"Bearer {args['api_key']}"})
+    times, counts, statuses = [], [], set()
+    for _ in range(args.get("repeat", 5)):
+        with QueryCounter() as counted:
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/verify/bulk", data=body, content_type="application/json"
+            )
+            times.append((time.perf_counter() - started) * 1000)
+        counts.append(len(counted))
+        statuses.add(response.status_code)
+    found = sum(1 for r in response.json().get("results", []) if r.get("found"))
+    return {
+        "pairs": len(pairs),
+        "found": found,
+        "in_process_ms": [round(t, 1) for t in times],
+        "queries_max": max(counts),
+        "statuses": sorted(statuses),
+    }
+
+
+def explain(args: dict) -> dict:
+    """The plan of a register search by name on PostgreSQL: does it use the trigram index?"""
+    from api.selectors import register_search
+
+    names = [n for n in Path(args["family_names_file"]).read_text().splitlines() if n]
+    rnd = random.Random(2)
+    results = {}
+    for word in [rnd.choice(names), names[0][:4], "Smyth"]:
+        plan = register_search(q=word)[:20].explain(analyze=True)
+        results[word] = {
+            "plan": plan,
+            "uses_index": " Index " in plan or "Bitmap Index Scan" in plan,
+            "seq_scan_on_users": "Seq Scan on members_user" in plan,
+        }
+    return results
 
 
 def queries(args: dict) -> dict:
@@ -153,7 +234,13 @@ def daily(args: dict) -> dict:
     return results
 
 
-COMMANDS = {"prepare": prepare, "queries": queries, "daily": daily}
+COMMANDS = {
+    "prepare": prepare,
+    "queries": queries,
+    "daily": daily,
+    "bulk": bulk,
+    "explain": explain,
+}
 
 
 if __name__ == "__main__":

@@ -70,6 +70,36 @@ def endpoint_table(size: dict) -> list[str]:
     return lines
 
 
+def bulk_and_explain(size: dict) -> list[str]:
+    lines = []
+    bulk = size.get("bulk")
+    if bulk:
+        ok = bulk["queries_max"] <= 10 and bulk["p50_ms"] < 250
+        lines += [
+            "### Bulk verification (item 3)",
+            "",
+            "| what | p50 | max | queries / request | found | worker peak RSS | target | |",
+            "|---|---:|---:|---:|---:|---:|---|---|",
+            f"| {bulk['command']} | {_ms(bulk['p50_ms'])} | {_ms(bulk['max_ms'])} | "
+            f"{bulk['queries_max']} | {bulk['found']} of {bulk['pairs']} | "
+            f"{_n(bulk['memory']['peak_mb_max'])} MB | ≤ 10 queries, < 250 ms | {_met(ok)} |",
+            "",
+        ]
+    explain = size.get("explain")
+    if explain:
+        lines += ["### The register search's plan (item 4)", ""]
+        for word, plan in explain.items():
+            verdict = (
+                "uses an index"
+                if plan["uses_index"] and not plan["seq_scan_on_users"]
+                else "**scans the users table**"
+            )
+            lines += [f"`EXPLAIN ANALYZE` of the search for “{word}”: {verdict}.", ""]
+        first = next(iter(explain.values()))
+        lines += ["```", first["plan"], "```", ""]
+    return lines
+
+
 def commands_table(size: dict) -> list[str]:
     lines = ["| endpoint | command |", "|---|---|"]
     for f in size["endpoints"].values():
@@ -180,6 +210,7 @@ def render(results: dict) -> str:
         "run (it only grows). Queries per request are counted in-process through the same "
         "middleware, over 20 random requests (the largest shown).",
         "",
+        *bulk_and_explain(largest),
         "### Daily jobs",
         "",
         *daily_table(sizes),

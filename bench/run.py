@@ -46,11 +46,17 @@ def say(message: str) -> None:
 # --- The environment the site runs in -----------------------------------------------------
 
 
+MEDIA = Path(tempfile.gettempdir()) / "register-bench-media"
+
+
 def site_env(database_url: str) -> dict[str, str]:
     """Development settings with debug off and persistent connections, as a deployment
     would run (production's HTTPS redirect and secrets would only get in the way here)."""
     env = dict(os.environ)
     env.update(
+        # Rendered PDFs and evidence go to a scratch folder, not the project's media/.
+        MEDIA_ROOT=str(MEDIA),
+        EVIDENCE_ROOT=str(MEDIA / "evidence"),
         DJANGO_ENV="development",
         DEBUG="false",
         DATABASE_URL=database_url,
@@ -59,6 +65,11 @@ def site_env(database_url: str) -> dict[str, str]:
         BENCH_ENDPOINTS="1",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         LOG_LEVEL="WARNING",
+        # The API's rate limits would turn a load test into a test of the 429 page.
+        API_RATE_PER_KEY="100000000/minute",
+        API_RATE_VERIFY="100000000/minute",
+        API_RATE_VERIFY_BULK="100000000/minute",
+        API_RATE_REGISTER="100000000/minute",
         PYTHONDONTWRITEBYTECODE="1",
     )
     return env
@@ -274,7 +285,60 @@ def endpoints(files: dict) -> list[dict]:
             "cookie": files["session_cookie"],
         },
     ]
+    routes = set(files.get("routes", []))
+    if files.get("api_key") and "verify" in routes:
+        found.insert(
+            2,
+            {
+                "name": "verify",
+                "label": "Single verification, API key, lookup logged",
+                "template": "/api/v1/verify/%s?family_name=%s",
+                "values_file": files["pairs_file"],
+                "connections": 16,
+                "headers": [f"Authorization: Bearer {files['api_key']}"],
+            },
+        )
+    if "register" in routes:
+        found.insert(
+            3,
+            {
+                "name": "register_search",
+                "label": "Public register search by family name",
+                "template": "/api/v1/register?q=%s",
+                "values_file": files["family_names_file"],
+                "connections": 16,
+            },
+        )
     return found
+
+
+def bulk_over_http(files: dict, repeat: int = 10) -> dict:
+    """POST /api/v1/verify/bulk with 1,000 pairs to gunicorn, one after another."""
+    pairs = [line.split("\t") for line in Path(files["pairs_file"]).read_text().splitlines()]
+    body = json.dumps(
+        {"checks": [{"membership_number": n, "family_name": f} for n, f in pairs[:1000]]}
+    ).encode()
+    times = []
+    for _ in range(repeat):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/verify/bulk",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {files['api_key']}",
+                "Content-Type": "application/json",
+            },
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+            response.read()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "requests": repeat,
+        "p50_ms": round(times[len(times) // 2], 1),
+        "max_ms": round(times[-1], 1),
+        "command": f"POST /api/v1/verify/bulk with 1,000 pairs, {repeat} times in a row",
+    }
 
 
 def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
@@ -318,6 +382,26 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
                 f"{spec['label']}: {figures['rps']:,.0f} req/s, p50 {figures['p50_ms']:.2f} ms, "
                 f"p99 {figures['p99_ms']:.2f} ms, errors {figures['non_2xx'] + figures['socket_errors']}, "
                 f"worker peak {figures['memory']['peak_mb_max']} MB"
+            )
+        if files.get("api_key") and "verify_bulk" in files.get("routes", []):
+            result["bulk"] = bulk_over_http(files)
+            result["bulk"]["memory"] = server.memory()
+            say(
+                f"Bulk verification of 1,000 pairs over HTTP: p50 {result['bulk']['p50_ms']} ms, "
+                f"max {result['bulk']['max_ms']} ms"
+            )
+    if "bulk" in result:
+        result["bulk"].update(probe(env, "bulk", files))
+        say(
+            f"Bulk verification, queries per request: {result['bulk']['queries_max']} "
+            f"({result['bulk']['found']} of {result['bulk']['pairs']} found)"
+        )
+    if "register" in files.get("routes", []) and database_url.startswith("postgres"):
+        result["explain"] = probe(env, "explain", files)
+        for word, plan in result["explain"].items():
+            say(
+                f"EXPLAIN register search {word!r}: index used {plan['uses_index']}, "
+                f"sequential scan of users {plan['seq_scan_on_users']}"
             )
     counted = probe(env, "queries", {"endpoints": specs})
     for name, figures in counted.items():
