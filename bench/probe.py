@@ -8,6 +8,7 @@ client, so they cross the same middleware as the requests gunicorn serves.
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -228,6 +229,8 @@ def daily(args: dict) -> dict:
         results[label] = {
             "seconds": round(seconds, 3),
             "queries": len(captured),
+            # The process's peak so far (each job runs after the ones before it).
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "command": " ".join(["manage.py", command, *argv]),
             "output": out.getvalue().strip()[:500],
         }

@@ -111,8 +111,8 @@ def daily_table(sizes: list[dict]) -> list[str]:
     names = list(sizes[-1]["daily"])
     head = " | ".join(f"{s['members']:,} members" for s in sizes)
     lines = [
-        f"| job | command | {head} | queries at {sizes[-1]['members']:,} | target |",
-        "|---|---|" + "---:|" * len(sizes) + "---:|---|",
+        f"| job | command | {head} | queries at {sizes[-1]['members']:,} | peak RSS | target |",
+        "|---|---|" + "---:|" * len(sizes) + "---:|---:|---|",
     ]
     for name in names:
         cells = " | ".join(_n(s["daily"].get(name, {}).get("seconds"), 2) + " s" for s in sizes)
@@ -120,7 +120,8 @@ def daily_table(sizes: list[dict]) -> list[str]:
         seconds = last["seconds"]
         target = f"< 30 s: {_met(seconds < 30)}" if sizes[-1]["members"] >= 100_000 else "< 30 s"
         lines.append(
-            f"| {name} | `{last['command']}` | {cells} | {_n(last['queries'])} | {target} |"
+            f"| {name} | `{last['command']}` | {cells} | {_n(last['queries'])} | "
+            f"{_n(last.get('peak_rss_mb'))} MB | {target} |"
         )
     lines.append("")
     lines.append("What each run did (its own output):")
@@ -217,17 +218,20 @@ def render(results: dict) -> str:
         "",
         "### Seeding",
         "",
-        "| database | members | rows | seconds |",
-        "|---|---:|---:|---:|",
+        "| database | members | rows | seconds | peak RSS |",
+        "|---|---:|---:|---:|---:|",
     ]
     for size in sizes:
         out.append(
             f"| PostgreSQL | {size['members']:,} | {size['seed']['total_rows']:,} | "
-            f"{size['seed']['seconds']:.1f} |"
+            f"{size['seed']['seconds']:.1f} | {_n(size['seed'].get('peak_rss_mb'))} MB |"
         )
     if results.get("sqlite_seed"):
         s = results["sqlite_seed"]
-        out.append(f"| SQLite | {s['members']:,} | {s['total_rows']:,} | {s['seconds']:.1f} |")
+        out.append(
+            f"| SQLite | {s['members']:,} | {s['total_rows']:,} | {s['seconds']:.1f} | "
+            f"{_n(s.get('peak_rss_mb'))} MB |"
+        )
     out += [
         "",
         f"## How cost grows from {sizes[0]['members']:,} to {largest['members']:,} members",

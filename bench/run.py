@@ -103,6 +103,13 @@ def probe(env: dict, command: str, args: dict | None = None) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _children_peak_mb() -> float:
+    """The largest peak RSS of any child process so far (seeding is the largest)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
 def recreate_database(database_url: str) -> None:
     import psycopg
 
@@ -352,6 +359,7 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
     started = time.perf_counter()
     seed = json.loads(manage(env, "seed_scale", f"--members={members}", "--json").splitlines()[-1])
     seed["wall_seconds"] = round(time.perf_counter() - started, 1)
+    seed["peak_rss_mb"] = _children_peak_mb()
     result["seed"] = seed
     say(
         f"seed_scale --members {members}: {seed['seconds']:.1f} s "
@@ -430,6 +438,7 @@ def sqlite_seed(members: int) -> dict:
     seed = json.loads(manage(env, "seed_scale", f"--members={members}", "--json").splitlines()[-1])
     seed["wall_seconds"] = round(time.perf_counter() - started, 1)
     seed["file_mb"] = round(path.stat().st_size / 1024 / 1024)
+    seed["peak_rss_mb"] = _children_peak_mb()
     shutil.rmtree(path.parent, ignore_errors=True)
     say(
         f"seed_scale on SQLite: {seed['seconds']:.1f} s ({seed['total_rows']:,} rows, {seed['file_mb']} MB)"
