@@ -167,6 +167,46 @@ def explain(args: dict) -> dict:
     return results
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pdf(args: dict) -> dict:
+    """Render certificate PDFs one after another as the task worker does
+    (``certificate_pdf_render``: read, render with WeasyPrint, store, save), timing
+    each and reading this process's resident memory after each."""
+    from accreditation.models import Certificate
+    from accreditation.tasks import certificate_pdf_render
+
+    count = args.get("count", 200)
+    ids = list(Certificate.objects.order_by("?").values_list("pk", flat=True)[:count])
+    times, rss = [], []
+    for pk in ids:
+        started = time.perf_counter()
+        certificate_pdf_render.call(certificate_id=pk)
+        times.append((time.perf_counter() - started) * 1000)
+        rss.append(_rss_mb())
+    stored = Certificate.objects.filter(pk__in=ids, pdf_version__gte=1).count()
+    ordered = sorted(times)
+    marks = {str(n): round(rss[n - 1], 1) for n in (1, 50, 100, 150, 200) if n <= len(rss)}
+    return {
+        "renders": len(ids),
+        "stored": stored,
+        "first_ms": round(times[0], 1) if times else None,
+        "p50_ms": round(ordered[len(ordered) // 2], 1) if times else None,
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1)
+        if times
+        else None,
+        "mean_ms": round(statistics.mean(times), 1) if times else None,
+        "rss_mb_after": marks,
+        "rss_growth_50_to_last_mb": round(rss[-1] - rss[min(49, len(rss) - 1)], 1) if rss else None,
+        "command": "accreditation.tasks.certificate_pdf_render, 200 certificates in one process",
+    }
+
+
 def queries(args: dict) -> dict:
     """SQL queries per request for each endpoint, over a sample of its random paths."""
     results = {}
@@ -243,6 +283,7 @@ COMMANDS = {
     "daily": daily,
     "bulk": bulk,
     "explain": explain,
+    "pdf": pdf,
 }
 
 

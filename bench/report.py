@@ -100,6 +100,26 @@ def bulk_and_explain(size: dict) -> list[str]:
     return lines
 
 
+def pdf_table(size: dict) -> list[str]:
+    pdf = size.get("pdf")
+    if not pdf:
+        return []
+    marks = ", ".join(f"{n}: {mb} MB" for n, mb in pdf["rss_mb_after"].items())
+    flat = pdf["rss_growth_50_to_last_mb"] is not None and pdf["rss_growth_50_to_last_mb"] < 10
+    ok = pdf["p50_ms"] < 500 and pdf["p99_ms"] < 500 and flat
+    return [
+        "### Certificate PDFs (item 6)",
+        "",
+        "| what | renders | p50 | p99 | first | worker RSS after n renders | growth after the 50th "
+        "| target | |",
+        "|---|---:|---:|---:|---:|---|---:|---|---|",
+        f"| {pdf['command']} | {pdf['renders']} | {_ms(pdf['p50_ms'])} | {_ms(pdf['p99_ms'])} | "
+        f"{_ms(pdf['first_ms'])} | {marks} | {pdf['rss_growth_50_to_last_mb']} MB | "
+        f"< 500 ms each, flat memory | {_met(ok)} |",
+        "",
+    ]
+
+
 def commands_table(size: dict) -> list[str]:
     lines = ["| endpoint | command |", "|---|---|"]
     for f in size["endpoints"].values():
@@ -212,6 +232,7 @@ def render(results: dict) -> str:
         "middleware, over 20 random requests (the largest shown).",
         "",
         *bulk_and_explain(largest),
+        *pdf_table(largest),
         "### Daily jobs",
         "",
         *daily_table(sizes),

@@ -420,6 +420,14 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
     floor_b = result["endpoints"]["floor_b"]["rps"]
     for figures in result["endpoints"].values():
         figures["ratio_to_floor_b"] = round(figures["rps"] / floor_b, 3) if floor_b else None
+    if args.pdf and members == max(args.members):
+        result["pdf"] = probe(env, "pdf", {"count": 200})
+        pdf = result["pdf"]
+        say(
+            f"Certificate PDF, {pdf['renders']} renders: p50 {pdf['p50_ms']} ms, "
+            f"p99 {pdf['p99_ms']} ms (first {pdf['first_ms']} ms); worker RSS after "
+            f"{pdf['rss_mb_after']} MB, growth from the 50th {pdf['rss_growth_50_to_last_mb']} MB"
+        )
     result["daily"] = probe(env, "daily")
     for name, figures in result["daily"].items():
         say(
@@ -458,6 +466,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
     parser.add_argument("--no-sqlite", action="store_true", help="skip timing seeding on SQLite")
+    parser.add_argument(
+        "--no-pdf", dest="pdf", action="store_false", help="skip the 200 certificate PDFs"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -27,6 +27,9 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import transaction
 
+from accreditation.certificates import MEMBERSHIP_KEEPS, STATUS_LIST_SIZE, add_years
+from accreditation.certificates import SUBJECT_TYPE as CERTIFICATE_SUBJECT
+from accreditation.models import Application, Certificate, Level, Scheme
 from audit.models import GENESIS_HASH, Action, AuditEvent
 from bench import names
 from bench.bulk import BulkLoader
@@ -53,6 +56,7 @@ from members.services import REMINDER_OFFSETS, SUBJECT_TYPE, period_end_for
 HEAVY_MEMBER_EMAIL = "bench.heavy.cpd@example.org"
 MEMBERS_PER_CHUNK = 2000
 ORGANISATIONS = 500
+ACCREDITED_SHARE = 0.2
 
 # (grade slug, share of members, the management levels people at that grade hold)
 GRADE_MIX = (
@@ -119,7 +123,17 @@ class _AuditChain:
         self.rows: list[tuple] = []
 
     def add(
-        self, *, at: str, actor_id, actor_label, subject_id, action, after, before=None, reason=""
+        self,
+        *,
+        at: str,
+        actor_id,
+        actor_label,
+        subject_id,
+        action,
+        after,
+        before=None,
+        reason="",
+        subject_type=SUBJECT_TYPE,
     ):
         """``at`` is "YYYY-MM-DD HH:MM:SS" in UTC; before/after hold JSON-ready values."""
         self.sequence += 1
@@ -130,7 +144,7 @@ class _AuditChain:
             "occurred_at": at.replace(" ", "T") + "+00:00",
             "actor_id": actor_id,
             "actor_label": actor_label,
-            "subject_type": SUBJECT_TYPE,
+            "subject_type": subject_type,
             "subject_id": subject_id,
             "action": action,
             "before": before,
@@ -146,7 +160,7 @@ class _AuditChain:
                 at,
                 actor_id,
                 actor_label,
-                SUBJECT_TYPE,
+                subject_type,
                 subject_id,
                 action,
                 json.dumps(before),
@@ -290,6 +304,8 @@ class ScaleSeeder:
             "invoice": _Counter("invoice"),
         }
         self.chain = _AuditChain()
+        # (member id, management level, status, first paid) of every paying member.
+        self.paid: list[tuple[int, str, str, dt.date]] = []
 
     def _organisations(self) -> list[tuple[int, str]]:
         """Up to 500 employers (trusts, boards, networks) beside the ones already listed."""
@@ -434,6 +450,8 @@ class ScaleSeeder:
                 joined_at,
             )
         )
+        if active_from is not None and not steady:
+            self.paid.append((member_id, level, life["status"], active_from))
         if active_from is not None:
             count = 0 if steady else max(0, round(rnd.gauss(26.5, 9)))
             self._entries(buffers, member_id, grade, active_from, active_until, count)
@@ -696,6 +714,119 @@ class ScaleSeeder:
             self.loader.write(model, self.COLUMNS[model].split(), buffers[key], clean=True)
         self.loader.write(AuditEvent, _AuditChain.COLUMNS, self.chain.take(), clean=True)
 
+    def _accreditations(self) -> None:
+        """20% of paying members hold an accreditation: an approved application and its
+        certificate, following the membership as certificates do (valid while active,
+        in grace or paused; suspended by the membership otherwise), its PDF not yet
+        rendered, and the certificate.issued event webhooks are built from."""
+        rnd = self.rnd
+        # Accredited after at least six months of membership.
+        eligible = [p for p in self.paid if (self.yesterday - p[3]).days >= 180]
+        wanted = min(len(eligible), round(self.n * ACCREDITED_SHARE))
+        chosen = sorted(rnd.sample(eligible, wanted))
+        if not chosen:
+            return
+        scheme, _ = Scheme.objects.get_or_create(
+            slug="accredited-manager",
+            defaults={
+                "name": "Accredited Manager",
+                "description": "Independent recognition that a manager meets our standards.",
+            },
+        )
+        levels = {}
+        for level in ManagementLevel:
+            levels[level.value], _ = Level.objects.get_or_create(
+                scheme=scheme,
+                management_level=level,
+                defaults={
+                    "name": f"Accredited Manager ({level.label.lower()})",
+                    "min_months_in_role": 12,
+                    "assessors_required": 2 if level == ManagementLevel.EXECUTIVE else 1,
+                },
+            )
+        used = set(Certificate.objects.values_list("status_list_index", flat=True))
+        free = rnd.sample(sorted(set(range(STATUS_LIST_SIZE)) - used), len(chosen))
+        counter = _Counter("certificate")
+        first_application = self.loader.allocate(Application, len(chosen))
+        first_certificate = self.loader.allocate(Certificate, len(chosen))
+        applications, certificates = [], []
+        for i, (member_id, management_level, status, paid_on) in enumerate(chosen):
+            level = levels[management_level]
+            # Decided at least six months after joining, and recently enough to be current.
+            earliest = max(
+                paid_on + dt.timedelta(days=180),
+                add_years(self.today, -level.validity_years) + dt.timedelta(days=30),
+            )
+            decided_on = earliest + dt.timedelta(
+                days=rnd.randint(0, max((self.yesterday - earliest).days, 0))
+            )
+            decided = dt.datetime.combine(decided_on, dt.time(15, rnd.randrange(60)), dt.UTC)
+            applications.append(
+                Application(
+                    pk=first_application + i,
+                    member_id=member_id,
+                    level=level,
+                    state="approved",
+                    career_summary="Leads a service and its budget; manages managers.",
+                    management_since=paid_on - dt.timedelta(days=rnd.randint(365, 15 * 365)),
+                    recommendation="approve",
+                    submitted_at=decided - dt.timedelta(days=rnd.randint(20, 90)),
+                    decided_at=decided,
+                    decision_reasons="Meets every required standard, with strong evidence.",
+                )
+            )
+            number = counter.next()
+            keeps = status in MEMBERSHIP_KEEPS
+            certificate = Certificate(
+                pk=first_certificate + i,
+                serial=f"AC-{decided_on.year}-{number:06d}-"
+                + damm_check_digit(f"{decided_on.year}{number:06d}"),
+                member_id=member_id,
+                level=level,
+                application_id=first_application + i,
+                valid_from=decided_on,
+                valid_until=add_years(decided_on, level.validity_years) - dt.timedelta(days=1),
+                status="valid" if keeps else "suspended",
+                suspended_by="" if keeps else "membership",
+                status_reason="" if keeps else f"Membership {status}",
+                status_changed_at=decided,
+                status_list_index=free[i],
+            )
+            certificates.append(certificate)
+            self.chain.add(
+                at=decided.strftime("%Y-%m-%d %H:%M:%S"),
+                actor_id=None,
+                actor_label="system",
+                subject_type=CERTIFICATE_SUBJECT,
+                subject_id=str(certificate.pk),
+                action=Action.CERTIFICATE_ISSUED.value,
+                after={
+                    "status": "valid",
+                    "member": member_id,
+                    "public_id": str(certificate.public_id),
+                    "level": level.pk,
+                    "serial": certificate.serial,
+                    "valid_from": certificate.valid_from.isoformat(),
+                    "valid_until": certificate.valid_until.isoformat(),
+                    "suspended_by": "",
+                },
+            )
+        self._bulk(Application, applications)
+        self._bulk(Certificate, certificates)
+        counter.save()
+        self.loader.write(AuditEvent, _AuditChain.COLUMNS, self.chain.take(), clean=True)
+
+    def _bulk(self, model, objects: list) -> None:
+        """Smaller tables, written with bulk_create (defaults filled in by the model)."""
+        started = time.perf_counter()
+        model.objects.bulk_create(objects, batch_size=2000)
+        table = model._meta.db_table
+        self.loader.counts[table] = self.loader.counts.get(table, 0) + len(objects)
+        self.loader.seconds[table] = self.loader.seconds.get(table, 0.0) + (
+            time.perf_counter() - started
+        )
+        self.loader._touched.add(model)
+
     def _heavy_member(self) -> str:
         """One active member with a long CPD log this year: the dashboard's worst case."""
         if self.heavy_entries <= 0 or User.objects.filter(email=HEAVY_MEMBER_EMAIL).exists():
@@ -731,6 +862,7 @@ class ScaleSeeder:
                 done += size
                 if done % 20000 == 0 or done == self.n:
                     self.log(f"  {done:,} members ({time.perf_counter() - started:.0f} s)")
+            self._accreditations()
             heavy = self._heavy_member()
             rebuilding = time.perf_counter()
             self.loader.rebuild(rebuild)

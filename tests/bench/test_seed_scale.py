@@ -201,3 +201,28 @@ def test_indexes_dropped_for_the_load_are_all_rebuilt(today):
             activity_type="formal",
             participatory=True,
         )
+
+
+def test_a_fifth_are_accredited_with_certificates_that_follow_the_membership(seeded, today):
+    from accreditation.certificates import MEMBERSHIP_KEEPS
+    from accreditation.models import Certificate
+    from members.numbering import damm_check_digit
+
+    certificates = list(Certificate.objects.select_related("member", "application"))
+    assert len(certificates) == 60  # 20% of 300
+    for certificate in certificates:
+        member = certificate.member
+        assert certificate.application.state == "approved"
+        assert certificate.application.member_id == member.pk
+        assert certificate.valid_from <= today <= certificate.valid_until
+        if member.status in MEMBERSHIP_KEEPS:
+            assert certificate.status == "valid" and certificate.suspended_by == ""
+        else:
+            assert certificate.status == "suspended"
+            assert certificate.suspended_by == "membership"
+        _, year, number, check = certificate.serial.split("-")
+        assert damm_check_digit(year + number) == check
+    assert len({c.status_list_index for c in certificates}) == len(certificates)
+    issued = AuditEvent.objects.filter(action=Action.CERTIFICATE_ISSUED)
+    assert issued.count() == 60
+    assert set(issued.values_list("subject_id", flat=True)) == {str(c.pk) for c in certificates}
