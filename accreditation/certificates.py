@@ -19,7 +19,9 @@ which ``members.services`` calls on every change of a member's status:
 import datetime as dt
 import secrets
 
+from django.conf import settings
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accreditation.models import (
@@ -34,6 +36,7 @@ from audit.services import EventSpec, audit_record_many
 from members import services as member_services
 from members.models import Member, Status, User
 from members.numbering import damm_check_digit, number_next
+from members.tasks import send_email
 
 SUBJECT_TYPE = "certificate"
 # W3C Bitstring Status List: at least 131,072 entries so one bit says little about whom.
@@ -113,8 +116,30 @@ def _pdf_refresh_on_commit(certificate: Certificate) -> None:
 def _lock(certificate: Certificate) -> Certificate:
     return (
         Certificate.objects.select_for_update(of=("self",))
-        .select_related("member", "level")
+        .select_related("member__user", "level__scheme")
         .get(pk=certificate.pk)
+    )
+
+
+def _email(certificate: Certificate, template: str, reason: str = "") -> None:
+    """Queue an email to the holder from templates/accreditation/certificates/email/.
+
+    Changes the membership caused are not emailed: the membership's own email says why.
+    """
+    context = {
+        "certificate": certificate,
+        "member": certificate.member,
+        "reason": reason,
+        "site_name": settings.SITE_NAME,
+        "site_url": settings.SITE_URL,
+        "verify_url": f"{settings.SITE_URL}/verify/{certificate.public_id}",
+    }
+    folder = "accreditation/certificates/email"
+    subject = render_to_string(f"{folder}/{template}_subject.txt", context)
+    send_email.enqueue(
+        subject=f"[{settings.SITE_NAME}] " + " ".join(subject.split()),
+        body=render_to_string(f"{folder}/{template}_message.txt", context).strip() + "\n",
+        to=[certificate.member.user.email],
     )
 
 
@@ -165,7 +190,7 @@ def certificate_issue(*, application: Application, actor: User | None = None) ->
         return existing
     application = (
         Application.objects.select_for_update(of=("self",))
-        .select_related("member", "level")
+        .select_related("level__scheme")
         .get(pk=application.pk)
     )
     existing = Certificate.objects.filter(application=application).first()
@@ -173,7 +198,7 @@ def certificate_issue(*, application: Application, actor: User | None = None) ->
         return existing
     if application.state not in AWARDING_STATES:
         raise CertificateError("Only an approved application earns a certificate.")
-    member = Member.objects.get(pk=application.member_id)
+    member = Member.objects.select_related("user").get(pk=application.member_id)
     today = member_services.local_today()
     level = application.level
     certificate = Certificate(
@@ -193,6 +218,7 @@ def certificate_issue(*, application: Application, actor: User | None = None) ->
     certificate.save()
     audit_record_many(events=[_event(certificate, Action.CERTIFICATE_ISSUED, actor=actor)])
     _pdf_refresh_on_commit(certificate)
+    _email(certificate, "issued")
     return certificate
 
 
@@ -229,6 +255,7 @@ def certificate_revoke(*, certificate: Certificate, actor: User | None, reason: 
             )
         ],
     )
+    _email(certificate, "revoked", reason)
     return certificate
 
 
@@ -255,6 +282,7 @@ def certificate_suspend(*, certificate: Certificate, actor: User, reason: str) -
             )
         ],
     )
+    _email(certificate, "suspended", reason)
     return certificate
 
 
@@ -283,6 +311,7 @@ def certificate_suspension_lift(
         certificate.status_reason = _membership_suspension_reason(member)
         action = Action.CERTIFICATE_SUSPENDED
     _changed(certificate, [_event(certificate, action, actor=actor, before=before, reason=reason)])
+    _email(certificate, "reinstated", reason)
     return certificate
 
 
@@ -342,7 +371,8 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
     """Expire every live certificate whose validity ended before ``today``; safe to rerun."""
     today = today or member_services.local_today()
     certificates = list(
-        Certificate.objects.select_for_update()
+        Certificate.objects.select_for_update(of=("self",))
+        .select_related("member__user", "level__scheme")
         .filter(status__in=LIVE, valid_until__lt=today)
         .order_by("pk")
     )
@@ -363,6 +393,7 @@ def certificates_expire(*, today: dt.date | None = None) -> int:
                 )
             ],
         )
+        _email(certificate, "expired")
     return len(certificates)
 
 
@@ -427,4 +458,5 @@ def certificate_renew(*, application: Application, actor: User | None) -> Certif
             )
         ],
     )
+    _email(certificate, "renewed")
     return certificate

@@ -256,6 +256,7 @@ def test_the_registrar_suspends_and_lifts(client, certificate, registrar):
     assert certificate.status == "valid"
     listing = client.get(reverse("registrar_certificates:list") + f"?q={certificate.serial}")
     assert certificate.serial in listing.text
+    assert reverse("registrar_certificates:list") in client.get(reverse("registrar:home")).text
 
 
 def test_registrar_pages_are_404_for_members(client, certificate, member):

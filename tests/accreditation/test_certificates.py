@@ -377,3 +377,37 @@ def test_concurrent_issuing_and_membership_changes_keep_one_certificate(member, 
     indexes = set(Certificate.objects.values_list("status_list_index", flat=True))
     assert Certificate.objects.count() == 4 == len(indexes)
     assert status_of(issued) == ("revoked", "")
+
+
+# ---------------------------------------------------------------- emails
+
+
+def test_the_holder_is_emailed_on_issue_and_on_the_registrars_changes(
+    member, level, registrar, mailoutbox
+):
+    application = approve(member, level, registrar)
+    certificate = certificate_of(application)
+    issued = [m for m in mailoutbox if "is ready" in m.subject]
+    assert len(issued) == 1 and issued[0].to == [member.user.email]
+    assert f"/verify/{certificate.public_id}" in issued[0].body
+    mailoutbox.clear()
+    certificates.certificate_suspend(certificate=certificate, actor=registrar, reason="Complaint")
+    certificates.certificate_suspension_lift(certificate=certificate, actor=registrar, reason="OK")
+    certificates.certificate_revoke(certificate=certificate, actor=registrar, reason="Fraud found")
+    assert [m.subject.split("] ")[1] for m in mailoutbox] == [
+        f"Your certificate {certificate.serial} is suspended",
+        f"Your certificate {certificate.serial} is valid again",
+        f"Your certificate {certificate.serial} has been revoked",
+    ]
+    assert "Reason: Fraud found" in mailoutbox[-1].body
+
+
+def test_membership_driven_changes_send_only_the_membership_email(
+    certificate, member, registrar, mailoutbox
+):
+    mailoutbox.clear()
+    member_services.member_suspend(
+        member=member, actor=registrar, reason="x", starts_on=member_services.local_today()
+    )
+    assert status_of(certificate) == ("suspended", "membership")
+    assert len(mailoutbox) == 1 and "certificate" not in mailoutbox[0].subject.lower()
