@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks_db",
     "members",
     "cpd",
@@ -331,16 +332,46 @@ if PRODUCTION:
 # --- API --------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Deny by default: every call needs a key with the scope its view names;
+    # public views (the register, the schema) open themselves explicitly.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasKeyScope"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttles.KeyRateThrottle",
+        "api.throttles.KeyScopeRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "key": env.str("API_RATE_PER_KEY", default="1200/minute"),
+        "verify": env.str("API_RATE_VERIFY", default="600/minute"),
+        "verify_bulk": env.str("API_RATE_VERIFY_BULK", default="60/hour"),
+        "certificates": env.str("API_RATE_CERTIFICATES", default="600/minute"),
+        "watchlist": env.str("API_RATE_WATCHLIST", default="120/minute"),
+        "webhooks": env.str("API_RATE_WEBHOOKS", default="60/minute"),
+        "register": env.str("API_RATE_REGISTER", default="20/minute"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
     "ALLOWED_VERSIONS": ["v1"],
+    "DEFAULT_VERSION": "v1",
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": f"{SITE_NAME} API",
+    "DESCRIPTION": "Check a health service manager's membership and accreditation. "
+    "See docs/api.md for the integration guide.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 # --- Benchmarks -------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Employer clients, their people and API keys, and the log of every lookup.
+
+An API key is a long random secret shown once when it is made. Only its
+SHA-256 digest is stored: the secret carries 256 bits of randomness, so a fast
+digest is as safe as a slow password hash here, and checking a key costs one
+indexed lookup rather than tens of milliseconds of hashing on every call.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from members.models import Member, User
+
+
+class Scope(models.TextChoices):
+    VERIFY = "verify", "Verify members"
+    WATCHLIST = "watchlist", "Manage the watch list"
+    WEBHOOKS = "webhooks", "Manage webhook endpoints"
+
+
+class EmployerClient(models.Model):
+    """An organisation that checks managers' status: its people use the portal,
+    its systems use API keys."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField("organisation name", max_length=200)
+    contact_email = models.EmailField(help_text="Who we write to about the account.")
+    is_active = models.BooleanField(
+        "active", default=True, help_text="An inactive employer's keys and people are refused."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmployerUser(models.Model):
+    """A person who uses the employer portal for one employer (never more than one)."""
+
+    employer = models.ForeignKey(EmployerClient, on_delete=models.PROTECT, related_name="users")
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="employer_user")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["employer", "user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.employer}"
+
+
+class ApiKey(models.Model):
+    """A key an employer's systems send as ``Authorization: Bearer <key>``.
+
+    The full key is ``<prefix>.<secret>``; the prefix is stored in the clear so
+    people can tell their keys apart, the whole key only as a digest.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    employer = models.ForeignKey(EmployerClient, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What the key is for, e.g. 'HR system'.")
+    prefix = models.CharField(max_length=20, unique=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, help_text="Any of: verify, watchlist, webhooks.")
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_usable(self, now=None) -> bool:
+        return not self.is_revoked and not self.is_expired(now)
+
+
+class LookupResult(models.TextChoices):
+    FOUND = "found", "Found"
+    # Logged apart for our own abuse checks; callers get one identical answer for both.
+    UNKNOWN_NUMBER = "unknown_number", "Unknown number"
+    NAME_MISMATCH = "name_mismatch", "Name did not match"
+
+
+class LookupChannel(models.TextChoices):
+    API = "api", "API"
+    API_BULK = "api_bulk", "API bulk check"
+    PORTAL = "portal", "Employer portal"
+
+
+class VerificationLookup(models.Model):
+    """One check of one person by an employer: who asked, about whom, what we said."""
+
+    employer = models.ForeignKey(EmployerClient, on_delete=models.PROTECT, related_name="lookups")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="lookups"
+    )
+    # The portal user, for checks made in the portal (CSV uploads).
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.CharField(max_length=20, choices=LookupChannel, default=LookupChannel.API)
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="lookups"
+    )
+    membership_number = models.CharField("number asked", max_length=40)
+    family_name = models.CharField("family name asked", max_length=150)
+    result = models.CharField(max_length=20, choices=LookupResult)
+    status = models.CharField("status given", max_length=20, blank=True)
+    on_date = models.DateField("status asked for on")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "-at"], name="lookup_member_recent"),
+            models.Index(fields=["employer", "-at"], name="lookup_employer_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(result__in=LookupResult.values), name="lookup_result_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=LookupChannel.values), name="lookup_channel_valid"
+            ),
+            # Only a found member is linked: a wrong name must not tell the member's
+            # history that someone holds their number.
+            models.CheckConstraint(
+                condition=models.Q(result="found", member__isnull=False)
+                | (~models.Q(result="found") & models.Q(member__isnull=True)),
+                name="lookup_member_only_when_found",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employer} checked {self.membership_number} ({self.result})"

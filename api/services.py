@@ -1,0 +1,237 @@
+"""Writes for employer clients: the clients and their people, API keys, and the
+lookup log. Each change is audited in the same transaction."""
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from api.models import (
+    ApiKey,
+    EmployerClient,
+    EmployerUser,
+    LookupChannel,
+    LookupResult,
+    Scope,
+    VerificationLookup,
+)
+from audit.models import Action
+from audit.services import audit_record
+from members.models import User
+
+EMPLOYER_SUBJECT = "api.employer"
+KEY_SUBJECT = "api.api_key"
+
+# "ihsm_" and 8 hex characters: enough to tell keys apart, nothing to guess from.
+KEY_PREFIX_START = "ihsm_"
+# last_used_at is written at most once a minute per key, so a busy key costs
+# no extra write on most calls.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+class EmployerError(Exception):
+    """A change the employer's account does not allow; the message says why."""
+
+
+def api_key_digest(raw_key: str) -> str:
+    """The stored form of a key: SHA-256 of the whole key (a 256-bit random secret)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+# --- Employers and their people ----------------------------------------------
+
+
+@transaction.atomic
+def employer_client_create(*, name: str, contact_email: str, actor: User | None) -> EmployerClient:
+    name = (name or "").strip()
+    if not name:
+        raise EmployerError("Enter the organisation's name.")
+    employer = EmployerClient.objects.create(name=name, contact_email=contact_email.strip())
+    audit_record(
+        action=Action.EMPLOYER_CREATED,
+        subject_type=EMPLOYER_SUBJECT,
+        subject_id=str(employer.public_id),
+        actor=actor,
+        after={"name": employer.name, "contact_email": employer.contact_email},
+    )
+    return employer
+
+
+@transaction.atomic
+def employer_user_add(*, employer: EmployerClient, user: User, actor: User | None) -> EmployerUser:
+    """Let a person use the portal for this employer. A person belongs to one
+    employer at most; adding them again to the same one changes nothing."""
+    existing = EmployerUser.objects.filter(user=user).select_related("employer").first()
+    if existing is not None:
+        if existing.employer_id == employer.pk:
+            return existing
+        raise EmployerError(f"{user.email} already uses the portal for another organisation.")
+    try:
+        with transaction.atomic():
+            link = EmployerUser.objects.create(employer=employer, user=user)
+    except IntegrityError as error:  # a concurrent add of the same person
+        raise EmployerError(f"{user.email} already uses the portal.") from error
+    audit_record(
+        action=Action.EMPLOYER_USER_ADDED,
+        subject_type=EMPLOYER_SUBJECT,
+        subject_id=str(employer.public_id),
+        actor=actor,
+        after={"user": user.email},
+    )
+    return link
+
+
+# --- API keys ----------------------------------------------------------------
+
+
+def _clean_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = list(dict.fromkeys(scopes))
+    unknown = [scope for scope in chosen if scope not in Scope.values]
+    if unknown:
+        raise EmployerError(f"Unknown scope: {', '.join(sorted(unknown))}.")
+    if not chosen:
+        raise EmployerError("Choose at least one thing the key may do.")
+    # Stored in a fixed order, so two keys with the same rights look the same.
+    return [scope for scope in Scope.values if scope in chosen]
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just made. ``raw`` is the only copy of the secret: show it once."""
+
+    key: ApiKey
+    raw: str
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    employer: EmployerClient,
+    name: str,
+    scopes: Iterable[str],
+    actor: User | None,
+    expires_at: dt.datetime | None = None,
+) -> NewApiKey:
+    """Make a key and return it with its secret. The secret is never stored or
+    shown again: only its digest is kept."""
+    name = (name or "").strip()
+    if not name:
+        raise EmployerError("Give the key a name, so you can tell it apart later.")
+    if not employer.is_active:
+        raise EmployerError("This organisation's account is not active.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise EmployerError("The expiry must be in the future.")
+    scopes = _clean_scopes(scopes)
+    for _attempt in range(5):
+        prefix = KEY_PREFIX_START + secrets.token_hex(4)
+        raw = f"{prefix}.{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    employer=employer,
+                    name=name,
+                    prefix=prefix,
+                    digest=api_key_digest(raw),
+                    scopes=scopes,
+                    created_by=actor,
+                    expires_at=expires_at,
+                )
+            break
+        except IntegrityError:  # a prefix collision (one in four billion): draw again
+            continue
+    else:  # pragma: no cover - five collisions in a row do not happen
+        raise EmployerError("Could not make a key; try again.")
+    audit_record(
+        action=Action.API_KEY_CREATED,
+        subject_type=KEY_SUBJECT,
+        subject_id=str(key.public_id),
+        actor=actor,
+        after={
+            "employer": str(employer.public_id),
+            "name": key.name,
+            "prefix": key.prefix,
+            "scopes": scopes,
+            "expires_at": expires_at,
+        },
+    )
+    return NewApiKey(key=key, raw=raw)
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: User | None, reason: str = "") -> ApiKey:
+    """Stop a key working at once. Revoking a revoked key changes nothing."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is not None:
+        return key
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_record(
+        action=Action.API_KEY_REVOKED,
+        subject_type=KEY_SUBJECT,
+        subject_id=str(key.public_id),
+        actor=actor,
+        before={"revoked": False},
+        after={"revoked": True, "prefix": key.prefix},
+        reason=reason,
+    )
+    return key
+
+
+def api_key_touch(*, key: ApiKey, now: dt.datetime | None = None) -> None:
+    """Record that the key was used, at most once a minute (one UPDATE when due,
+    none otherwise), so a busy integration does not write on every call."""
+    now = now or timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
+
+
+# --- The lookup log -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupRecord:
+    """What one check asked and what it found, ready to log."""
+
+    membership_number: str
+    family_name: str
+    result: LookupResult
+    member_id: int | None
+    status: str
+    on_date: dt.date
+
+
+def lookups_log(
+    *,
+    employer: EmployerClient,
+    records: list[LookupRecord],
+    channel: LookupChannel,
+    api_key: ApiKey | None = None,
+    user: User | None = None,
+) -> None:
+    """Write one log row per check, in one INSERT however many there are."""
+    at = timezone.now()
+    VerificationLookup.objects.bulk_create(
+        [
+            VerificationLookup(
+                employer=employer,
+                api_key=api_key,
+                user=user,
+                channel=channel,
+                member_id=record.member_id,
+                membership_number=record.membership_number[:40],
+                family_name=record.family_name[:150],
+                result=record.result,
+                status=record.status,
+                on_date=record.on_date,
+                at=at,
+            )
+            for record in records
+        ],
+        batch_size=1000,
+    )
