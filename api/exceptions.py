@@ -32,7 +32,12 @@ def _flatten(detail, path: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            for field, messages in _flatten(value, f"{path}.{key}" if path else str(key)).items():
+            # A list's own errors ("at least 1 element") belong to the list's path.
+            if key == "non_field_errors" and path:
+                child = path
+            else:
+                child = f"{path}.{key}" if path else str(key)
+            for field, messages in _flatten(value, child).items():
                 out.setdefault(field, []).extend(messages)
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):

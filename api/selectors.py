@@ -1,7 +1,28 @@
-"""Reads for the API and the employer portal, each in a fixed number of queries."""
+"""Reads for the API and the employer portal, each in a fixed number of queries.
 
-from api.models import ApiKey
-from api.services import api_key_digest
+Verification answers "was this person, named so, a member in good standing on
+this date, and what are they accredited for" for one or a thousand people in
+the same one query: the status comes from the status history
+(``members.selectors``), the CPD standing from the annual returns
+(``cpd.returns``), both as expressions on the member rows.
+"""
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import F, OuterRef, Q, QuerySet
+from django.db.models.functions import JSONObject, Upper
+
+from api.expressions import JSONArraySubquery
+from api.models import ApiKey, LookupChannel, LookupResult, VerificationLookup, api_key_digest
+from cpd.returns import ReturnStanding, return_standing_annotations, return_standing_from
+from members.models import GOOD_STANDING, Member, Status
+from members.selectors import member_period_on_annotations, member_status_on_annotations
+
+# --- Keys -------------------------------------------------------------------------
 
 
 def api_key_find(*, raw: str) -> ApiKey | None:
@@ -9,3 +30,363 @@ def api_key_find(*, raw: str) -> ApiKey | None:
     if len(raw) > 200:
         return None
     return ApiKey.objects.select_related("employer").filter(digest=api_key_digest(raw)).first()
+
+
+# --- Verification -----------------------------------------------------------------
+
+NOT_A_MEMBER = "not_a_member"
+NOT_A_MEMBER_WORDS = "Not a member on this date"
+
+STATUS_MEANING = {
+    Status.APPLICANT: "Has applied to join but is not yet a member.",
+    Status.ACTIVE: "A member in good standing.",
+    Status.GRACE: "A member in good standing whose renewal is due (grace period).",
+    Status.LAPSED: "No longer a member: the membership was not renewed.",
+    Status.SUSPENDED: "Suspended: not in good standing while the suspension lasts.",
+    Status.RESIGNED: "No longer a member: resigned.",
+    Status.REMOVED: "Removed from membership by the registrar.",
+    Status.DECEASED: "Deceased.",
+    Status.PAUSED: "A member on a career break (membership paused).",
+}
+
+
+def normalise_number(number: str) -> str:
+    return re.sub(r"\s+", "", number or "").upper()[:40]
+
+
+def normalise_name(name: str) -> str:
+    """Family names compare without case, accents, or differences in spaces,
+    hyphens and apostrophes: "O\u2019Brien-Smith" (curly apostrophe) matches "o'brien smith"."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    plain = plain.replace("’", "'").replace("‘", "'").replace("-", " ")
+    return " ".join(plain.casefold().split())
+
+
+@dataclass(frozen=True)
+class Sanction:
+    kind: str  # "suspension" or "removal"
+    words: str
+    since: dt.date | None
+    until: dt.date | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Accreditation:
+    scheme: str
+    level: str
+    status: str
+    valid_from: dt.date | None
+    valid_until: dt.date | None
+    certificate_id: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the API says about one member on one date."""
+
+    membership_number: str
+    given_name: str
+    family_name: str
+    on: dt.date
+    status: Status | None
+    status_since: dt.date | None
+    grade_name: str
+    post_nominals: str
+    valid_until: dt.date | None
+    cpd: ReturnStanding
+    sanctions: list[Sanction] = field(default_factory=list)
+    accreditations: list[Accreditation] = field(default_factory=list)
+
+    @property
+    def status_code(self) -> str:
+        return self.status.value if self.status else NOT_A_MEMBER
+
+    @property
+    def status_words(self) -> str:
+        return self.status.label if self.status else NOT_A_MEMBER_WORDS
+
+    @property
+    def status_meaning(self) -> str:
+        return STATUS_MEANING[self.status] if self.status else "Was not a member on this date."
+
+    @property
+    def in_good_standing(self) -> bool:
+        return self.status in GOOD_STANDING
+
+
+@dataclass(frozen=True)
+class Check:
+    """One number and name asked about, and the answer: ``verification`` is None
+    when nobody matches both (an unknown number and a wrong name look the same)."""
+
+    membership_number: str
+    family_name: str
+    result: LookupResult
+    member_id: int | None
+    verification: Verification | None
+
+
+def members_on(*, on: dt.date, today: dt.date):
+    """Members with everything a verification shows as of ``on``, as annotations."""
+    return (
+        Member.objects.select_related("user", "grade")
+        .annotate(**member_status_on_annotations(on=on))
+        .annotate(**member_period_on_annotations(on=on))
+        .annotate(**return_standing_annotations(today=min(on, today)))
+    )
+
+
+def _sanctions(member: Member) -> list[Sanction]:
+    if member.status_on == Status.SUSPENDED:
+        # The end date is known for a suspension still in force today.
+        until = member.suspended_until if member.status == Status.SUSPENDED else None
+        return [
+            Sanction(
+                kind="suspension",
+                words="Suspended",
+                since=member.status_on_since,
+                until=until,
+                reason=member.status_on_reason,
+            )
+        ]
+    if member.status_on == Status.REMOVED:
+        # Removal is stated; its reason stays between the member and the registrar.
+        return [
+            Sanction(
+                kind="removal",
+                words="Removed from membership",
+                since=member.status_on_since,
+                until=None,
+                reason="",
+            )
+        ]
+    return []
+
+
+def verification_of(member: Member, *, on: dt.date, today: dt.date) -> Verification:
+    """The verification of a member read through ``members_on`` (no further query)."""
+    status = Status(member.status_on) if member.status_on else None
+    return Verification(
+        membership_number=member.membership_number,
+        given_name=member.user.given_name,
+        family_name=member.user.family_name,
+        on=on,
+        status=status,
+        status_since=member.status_on_since,
+        grade_name=member.grade.name,
+        post_nominals=member.grade.post_nominals,
+        valid_until=member.valid_until_on if status else None,
+        cpd=return_standing_from(member, today=min(on, today)),
+        sanctions=_sanctions(member),
+    )
+
+
+def members_check(*, pairs: list[tuple[str, str]], on: dt.date, today: dt.date) -> list[Check]:
+    """One answer per (membership number, family name) pair, in the order asked,
+    in one query however many pairs there are."""
+    numbers = {normalise_number(number) for number, _ in pairs}
+    numbers.discard("")
+    found = {
+        member.membership_number: member
+        for member in members_on(on=on, today=today).filter(membership_number__in=numbers)
+    }
+    checks = []
+    for number, family_name in pairs:
+        member = found.get(normalise_number(number))
+        if member is None:
+            result, verification = LookupResult.UNKNOWN_NUMBER, None
+        elif normalise_name(member.user.family_name) != normalise_name(family_name):
+            result, verification = LookupResult.NAME_MISMATCH, None
+        else:
+            result = LookupResult.FOUND
+            verification = verification_of(member, on=on, today=today)
+        checks.append(
+            Check(
+                membership_number=number,
+                family_name=family_name,
+                result=result,
+                member_id=member.pk if verification else None,
+                verification=verification,
+            )
+        )
+    return checks
+
+
+# --- The public register ------------------------------------------------------------
+
+# Who appears (if they agreed): members in good standing, paused, or suspended
+# (shown as suspended, with the published reason).
+REGISTER_STATUSES = (Status.ACTIVE, Status.GRACE, Status.PAUSED, Status.SUSPENDED)
+SEARCH_MIN_LENGTH = 2
+SEARCH_MAX_WORDS = 5
+
+
+def register_members() -> QuerySet[Member]:
+    """Everyone on the public register: they agreed to appear, have a number and
+    a status that is shown. Sorted by family name, given name."""
+    return (
+        Member.objects.filter(
+            register_consent=True,
+            status__in=REGISTER_STATUSES,
+            membership_number__isnull=False,
+        )
+        .select_related("user", "grade", "organisation")
+        .annotate(sort_family=Upper("user__family_name"), sort_given=Upper("user__given_name"))
+        .order_by("sort_family", "sort_given", "pk")
+    )
+
+
+def register_search(*, q: str) -> QuerySet[Member]:
+    """Register entries matching a membership number exactly, or a name: every
+    word typed must match the start of, appear in, or (on PostgreSQL) be
+    spelled close to the given or family name ("Smyth" finds "Smith")."""
+    q = " ".join((q or "").split())
+    members = register_members()
+    if len(q) < SEARCH_MIN_LENGTH:
+        return members.none()
+    number = q.replace(" ", "")
+    if number.isdigit():
+        return members.filter(membership_number=number)
+    fuzzy = connection.vendor == "postgresql"
+    for word in q.split()[:SEARCH_MAX_WORDS]:
+        matches = Q(user__family_name__icontains=word) | Q(user__given_name__icontains=word)
+        if fuzzy and len(word) >= 3:
+            matches |= Q(user__family_name__trigram_similar=word)
+            matches |= Q(user__given_name__trigram_similar=word)
+        members = members.filter(matches)
+    return members
+
+
+def register_entry(*, membership_number: str) -> Member:
+    """One register entry by number; anyone not on the register does not exist."""
+    return register_members().get(membership_number=membership_number)
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """What the register shows of one member: minimal by design."""
+
+    membership_number: str
+    given_name: str
+    family_name: str
+    grade_name: str
+    post_nominals: str
+    status: Status
+    organisation: str | None
+    town: str | None
+    sanctions: list[Sanction]
+    accreditations: list[Accreditation]
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+    @property
+    def status_code(self) -> str:
+        return self.status.value
+
+    @property
+    def status_words(self) -> str:
+        return self.status.label
+
+
+def register_entries(members) -> list[RegisterEntry]:
+    """Register entries for members read through ``register_members`` (and their
+    accreditations, in one query for the lot)."""
+    members = list(members)
+    entries = []
+    for member in members:
+        show_workplace = member.register_show_workplace
+        sanctions = []
+        if member.status == Status.SUSPENDED:
+            sanctions.append(
+                Sanction(
+                    kind="suspension",
+                    words="Suspended",
+                    since=member.status_since,
+                    until=member.suspended_until,
+                    reason=member.suspension_reason,
+                )
+            )
+        entries.append(
+            RegisterEntry(
+                membership_number=member.membership_number,
+                given_name=member.user.given_name,
+                family_name=member.user.family_name,
+                grade_name=member.grade.name,
+                post_nominals=member.grade.post_nominals,
+                status=Status(member.status),
+                organisation=(member.organisation_name or None) if show_workplace else None,
+                town=(member.town or None) if show_workplace else None,
+                sanctions=sanctions,
+                accreditations=[],
+            )
+        )
+    return entries
+
+
+# --- Who checked a member -------------------------------------------------------------
+
+CHECKED_BY_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class CheckedBy:
+    """One check that found a member, as the member sees it."""
+
+    employer_name: str
+    at: dt.datetime
+    channel: str
+    on_date: dt.date
+
+    @property
+    def channel_label(self) -> str:
+        return LookupChannel(self.channel).label
+
+
+def member_checked_by_annotations(*, limit: int = CHECKED_BY_SHOWN) -> dict:
+    """``checked_by_rows`` on ``Member``: the latest checks that found the member,
+    read in the same query as the member (the dashboard's query budget has no
+    room for another). Read it with ``member_checked_by``."""
+    lookups = (
+        VerificationLookup.objects.filter(member=OuterRef("pk"), result=LookupResult.FOUND)
+        .order_by("-at", "-id")
+        .values(
+            item=JSONObject(
+                employer=F("employer__name"), at=F("at"), channel=F("channel"), on=F("on_date")
+            )
+        )[:limit]
+    )
+    return {"checked_by_rows": JSONArraySubquery(lookups)}
+
+
+def _aware(value: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def member_checked_by(*, member: Member, limit: int = CHECKED_BY_SHOWN) -> list[CheckedBy]:
+    """The latest checks that found this member, newest first. Checks that did
+    not match (a wrong name) are not the member's. No query if the member was
+    read with ``member_checked_by_annotations``; one otherwise."""
+    rows = getattr(member, "checked_by_rows", None)
+    if rows is None:
+        rows = (
+            Member.objects.filter(pk=member.pk)
+            .annotate(**member_checked_by_annotations(limit=limit))
+            .values_list("checked_by_rows", flat=True)
+            .get()
+        )
+    checks = [
+        CheckedBy(
+            employer_name=row["employer"],
+            at=_aware(row["at"]),
+            channel=row["channel"],
+            on_date=dt.date.fromisoformat(row["on"]),
+        )
+        for row in rows
+    ]
+    # JSON aggregation keeps the subquery's order in practice; sorting makes it certain.
+    return sorted(checks, key=lambda check: check.at, reverse=True)[:limit]

@@ -1,5 +1,6 @@
 """Shapes of what the API reads and writes. No rules live here: views call selectors."""
 
+from django.urls import reverse
 from rest_framework import serializers
 
 
@@ -9,4 +10,156 @@ class ErrorSerializer(serializers.Serializer):
     field_errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Each invalid input (dotted path) and what was wrong with it; empty otherwise.",
+    )
+
+
+# --- Verification ---------------------------------------------------------------
+
+
+class StatusSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        source="status_code",
+        help_text="applicant, active, grace, lapsed, suspended, resigned, removed, deceased, "
+        "paused, or not_a_member (before joining).",
+    )
+    words = serializers.CharField(source="status_words", help_text="The status for people.")
+    meaning = serializers.CharField(source="status_meaning")
+    since = serializers.DateField(source="status_since", allow_null=True)
+    in_good_standing = serializers.BooleanField(
+        help_text="True when active or in the grace period."
+    )
+
+
+class GradeSerializer(serializers.Serializer):
+    name = serializers.CharField(source="grade_name")
+    post_nominals = serializers.CharField()
+
+
+class MembershipSerializer(serializers.Serializer):
+    valid_until = serializers.DateField(
+        allow_null=True, help_text="The end of the paid period covering the date asked about."
+    )
+
+
+class CPDStandingSerializer(serializers.Serializer):
+    year = serializers.CharField(
+        source="year.label", help_text="The last CPD year due, e.g. 2025/26."
+    )
+    year_starts_on = serializers.DateField(source="year.starts_on")
+    year_ends_on = serializers.DateField(source="year.ends_on")
+    returned = serializers.SerializerMethodField(
+        help_text="Whether the annual CPD return for that year was sent (or none was needed)."
+    )
+    standing = serializers.CharField(
+        help_text="accepted, not_required, not_returned, short or failed_audit."
+    )
+    words = serializers.CharField()
+
+    def get_returned(self, obj) -> bool:
+        return obj.standing != "not_returned"
+
+
+class SanctionSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["suspension", "removal"])
+    words = serializers.CharField()
+    since = serializers.DateField(allow_null=True)
+    until = serializers.DateField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class AccreditationSerializer(serializers.Serializer):
+    scheme = serializers.CharField()
+    level = serializers.CharField()
+    status = serializers.CharField(help_text="valid, suspended, revoked or expired.")
+    valid_from = serializers.DateField(allow_null=True)
+    valid_until = serializers.DateField(allow_null=True)
+    certificate_id = serializers.CharField(help_text="The certificate's public id.")
+
+
+class VerificationSerializer(serializers.Serializer):
+    membership_number = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    on = serializers.DateField(help_text="The date the answer is for.")
+    status = StatusSerializer(source="*")
+    grade = GradeSerializer(source="*")
+    membership = MembershipSerializer(source="*")
+    cpd = CPDStandingSerializer()
+    accreditations = AccreditationSerializer(many=True)
+    sanctions = SanctionSerializer(many=True, help_text="Sanctions in force on the date.")
+
+
+class VerifyQuerySerializer(serializers.Serializer):
+    family_name = serializers.CharField(
+        max_length=150, help_text="The member's family name: required, so numbers cannot be walked."
+    )
+    on = serializers.DateField(
+        required=False,
+        help_text="YYYY-MM-DD: answer as of this date (default today). Not in the future.",
+    )
+
+
+class CheckSerializer(serializers.Serializer):
+    membership_number = serializers.CharField(max_length=40)
+    family_name = serializers.CharField(max_length=150)
+
+
+class BulkVerifyRequestSerializer(serializers.Serializer):
+    on = serializers.DateField(required=False, help_text="YYYY-MM-DD, default today.")
+    checks = CheckSerializer(many=True, min_length=1, max_length=1000)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    membership_number = serializers.CharField()
+    family_name = serializers.CharField()
+    found = serializers.SerializerMethodField(
+        help_text="False when no member has both this number and this family name."
+    )
+    verification = VerificationSerializer(allow_null=True)
+
+    def get_found(self, obj) -> bool:
+        return obj.verification is not None
+
+
+class BulkVerifyResponseSerializer(serializers.Serializer):
+    on = serializers.DateField()
+    results = BulkResultSerializer(many=True, help_text="One per check, in the order sent.")
+
+
+# --- The public register ------------------------------------------------------------
+
+
+class RegisterStatusSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        source="status_code", help_text="active, grace, paused or suspended."
+    )
+    words = serializers.CharField(source="status_words")
+
+
+class RegisterEntrySerializer(serializers.Serializer):
+    membership_number = serializers.CharField()
+    name = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    grade = GradeSerializer(source="*")
+    status = RegisterStatusSerializer(source="*")
+    organisation = serializers.CharField(
+        allow_null=True, help_text="Only if the member agreed to show it."
+    )
+    town = serializers.CharField(allow_null=True, help_text="Only if the member agreed to show it.")
+    accreditations = AccreditationSerializer(many=True)
+    sanctions = SanctionSerializer(many=True)
+    url = serializers.SerializerMethodField(help_text="The entry's page on the register.")
+
+    def get_url(self, obj) -> str:
+        path = reverse("register:entry", args=[obj.membership_number])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class RegisterQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        min_length=2,
+        max_length=100,
+        help_text="A name (or part of one) or a membership number.",
     )

@@ -1,11 +1,15 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from api import views
 from api.exceptions import api_not_found
 
 app_name = "api"
 
 urlpatterns = [
+    path("verify/bulk", views.BulkVerifyView.as_view(), name="verify_bulk"),
+    path("verify/<str:membership_number>", views.VerifyView.as_view(), name="verify"),
+    path("register", views.RegisterView.as_view(), name="register"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, so the page keeps to
     # the site's Content Security Policy (no inline scripts).

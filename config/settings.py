@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Trigram search of the public register on PostgreSQL (lookups only; harmless elsewhere).
+    "django.contrib.postgres",
     "django.forms",
     "allauth",
     "allauth.account",
@@ -354,9 +356,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
-    "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
-    "ALLOWED_VERSIONS": ["v1"],
-    "DEFAULT_VERSION": "v1",
+    # The version is in the URL (/api/v1/, mounted in config/urls.py), so plain
+    # reverse() works everywhere; DRF's own versioning would add nothing.
+    "DEFAULT_VERSIONING_CLASS": None,
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

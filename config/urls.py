@@ -1,7 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accreditation import certificate_urls
@@ -22,8 +22,9 @@ urlpatterns = [
     path("accreditation/assess/", include("accreditation.assess_urls")),
     path("registrar/certificates/", include(certificate_urls.registrar_urls)),
     path("registrar/", include("members.staff_urls")),
-    # URL versioning: the version is part of the path, and only v1 exists.
-    re_path(r"^api/(?P<version>v1)/", include("api.urls")),
+    path("register/", include("members.register_urls")),
+    # The version is in the path; a v2 would be mounted beside it with its own urls.
+    path("api/v1/", include("api.urls")),
     path("admin/", admin.site.urls),
     *certificate_urls.public_urls,
     path("healthz", health.healthz, name="healthz"),

@@ -255,17 +255,27 @@ class ConfirmForm(forms.Form):
 
 class ProfileForm(forms.Form):
     organisation = OrganisationField()
+    town = forms.CharField(
+        label="Town or city where you work (optional)", required=False, max_length=100
+    )
     job_title = job_title_field()
     management_level = management_level_field()
     register_consent = register_consent_field()
+    register_show_workplace = forms.BooleanField(
+        label="Also show my organisation and town on the register",
+        required=False,
+        help_text="Only if you appear on the register. Without this, the register shows neither.",
+    )
 
     @classmethod
     def initial_for(cls, member: Member) -> dict:
         return {
             "organisation": member.organisation_name,
+            "town": member.town,
             "job_title": member.job_title,
             "management_level": member.management_level,
             "register_consent": member.register_consent,
+            "register_show_workplace": member.register_show_workplace,
         }
 
     def changes(self) -> dict:
@@ -276,6 +286,8 @@ class ProfileForm(forms.Form):
             "job_title": data["job_title"],
             "management_level": data["management_level"],
             "register_consent": data["register_consent"],
+            "town": data["town"].strip(),
+            "register_show_workplace": data["register_show_workplace"],
         }
 
 

@@ -186,6 +186,14 @@ class Member(models.Model):
     job_title = models.CharField(max_length=200)
     management_level = models.CharField(max_length=20, choices=ManagementLevel)
     register_consent = models.BooleanField("appear on the public register", default=False)
+    town = models.CharField(
+        "town or city where you work", max_length=100, blank=True, default="", db_default=""
+    )
+    # The register shows organisation and town only with this second, separate agreement.
+    # (Database defaults too, so bulk loaders that name only the older columns still work.)
+    register_show_workplace = models.BooleanField(
+        "show organisation and town on the public register", default=False, db_default=False
+    )
     code_of_conduct_agreed_at = models.DateTimeField()
     # The end of the latest paid period, kept here so the daily job and the
     # register can filter on it without joining periods.

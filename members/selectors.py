@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.dateformat import format as date_format
 
 from members import services
@@ -16,6 +17,7 @@ from members.models import (
     GradeChange,
     Invoice,
     Member,
+    MembershipPeriod,
     Payment,
     PaymentMethod,
     Source,
@@ -24,6 +26,12 @@ from members.models import (
     User,
     pounds,
 )
+
+
+def _status_events_in_force_by(on: dt.date) -> QuerySet[StatusEvent]:
+    """Events in effect by a date, the latest recorded first: the first one for a
+    member is their status on that date (see ``member_status_on``)."""
+    return StatusEvent.objects.filter(effective_date__lte=on).order_by("-id")
 
 
 def member_status_on(*, member: Member, on: dt.date) -> Status | None:
@@ -36,12 +44,32 @@ def member_status_on(*, member: Member, on: dt.date) -> Status | None:
     today's date is always the stored ``Member.status``.
     """
     event = (
-        StatusEvent.objects.filter(member=member, effective_date__lte=on)
-        .order_by("-id")
+        _status_events_in_force_by(on)
+        .filter(member=member)
         .values_list("to_status", flat=True)
         .first()
     )
     return Status(event) if event else None
+
+
+def member_status_on_annotations(*, on: dt.date) -> dict[str, Subquery]:
+    """``member_status_on`` as expressions on ``Member``, to read the status on a
+    date of any number of members in one query: ``status_on`` (None before
+    joining), and the in-force event's ``status_on_since`` (its effective date)
+    and ``status_on_reason``."""
+    events = _status_events_in_force_by(on).filter(member=OuterRef("pk"))
+    return {
+        "status_on": Subquery(events.values("to_status")[:1]),
+        "status_on_since": Subquery(events.values("effective_date")[:1]),
+        "status_on_reason": Subquery(events.values("reason")[:1]),
+    }
+
+
+def member_period_on_annotations(*, on: dt.date) -> dict[str, Subquery]:
+    """``valid_until_on``: the end of the latest paid period that had started by
+    the date (None if none had), as an expression on ``Member``."""
+    periods = MembershipPeriod.objects.filter(member=OuterRef("pk"), starts_on__lte=on)
+    return {"valid_until_on": Subquery(periods.order_by("-ends_on").values("ends_on")[:1])}
 
 
 def member_status_history(*, member: Member) -> list[StatusEvent]:
@@ -77,11 +105,14 @@ class NextStep(enum.StrEnum):
     NOTHING = "nothing"  # active with time to run
 
 
-def member_for_user(*, user: User) -> Member | None:
-    """The signed-in person's membership, with what every member page shows (one query)."""
+def member_for_user(*, user: User, annotations: dict | None = None) -> Member | None:
+    """The signed-in person's membership, with what every member page shows (one
+    query). ``annotations`` read more in that same query (the dashboard adds who
+    checked the member)."""
     if not user.is_authenticated:
         return None
-    return Member.objects.select_related("user", "grade", "organisation").filter(user=user).first()
+    members = Member.objects.select_related("user", "grade", "organisation")
+    return members.annotate(**(annotations or {})).filter(user=user).first()
 
 
 def member_pending_grade_change(*, member: Member) -> GradeChange | None:

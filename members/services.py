@@ -678,6 +678,8 @@ def member_profile_update(*, member: Member, actor: User, **changes) -> Member:
         "organisation",
         "organisation_other",
         "register_consent",
+        "register_show_workplace",
+        "town",
     }
     if unknown := set(changes) - allowed:
         raise ValueError(f"Not profile fields: {sorted(unknown)}")

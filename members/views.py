@@ -16,6 +16,7 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
 from accreditation import selectors as accreditation_selectors
+from api import selectors as api_selectors
 from audit.selectors import audit_events_for_subject
 from config.forms import form_data
 from cpd import sharing as cpd_sharing
@@ -49,7 +50,9 @@ def home(request):
 
 @login_required
 def dashboard(request):
-    member = member_for_user(user=request.user)
+    member = member_for_user(
+        user=request.user, annotations=api_selectors.member_checked_by_annotations()
+    )
     today = services.local_today()
     return render(
         request,
@@ -71,6 +74,8 @@ def dashboard(request):
             "certificates": accreditation_selectors.member_certificates(member=member)
             if member
             else [],
+            # The latest employer checks that found the member, read with the member.
+            "checked_by": api_selectors.member_checked_by(member=member) if member else [],
         },
     )
 

@@ -1,8 +1,11 @@
 """Builders for the API tests: employers, keys and members in a chosen state."""
 
+import datetime as dt
+
 from api import services
 from api.models import EmployerClient
-from tests.factories import UserFactory
+from members import services as member_services
+from tests.factories import MemberFactory, UserFactory
 
 
 def make_employer(name: str = "Northshire NHS Foundation Trust", **fields) -> EmployerClient:
@@ -25,3 +28,34 @@ def make_key(employer=None, *, scopes=("verify",), name="HR system", **kwargs):
 
 def bearer(raw: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+JOIN_DAY = dt.date(2026, 3, 10)
+
+
+class Clock:
+    """The service layer's idea of today, moved by tests with ``set``."""
+
+    def __init__(self, day: dt.date):
+        self.value = day
+
+    def set(self, day: dt.date) -> None:
+        self.value = day
+
+
+def pay(member, registrar, on: dt.date) -> None:
+    invoice = member_services.invoice_raise(
+        member=member, payer_organisation="Northshire NHS FT", purchase_order="PO-1"
+    )
+    member_services.invoice_record_payment(
+        invoice=invoice, received_on=on, reference="BACS 1", actor=registrar
+    )
+
+
+def make_active_member(clock: Clock, registrar, *, joined: dt.date = JOIN_DAY, **fields):
+    """A member who joined and paid on ``joined`` (the clock is left there)."""
+    clock.set(joined)
+    member = MemberFactory(**fields)
+    pay(member, registrar, joined)
+    member.refresh_from_db()
+    return member

@@ -1,7 +1,11 @@
+from unittest import mock
+
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.builders import make_employer, make_key
+from members import services as member_services
+from tests.api.builders import JOIN_DAY, Clock, make_employer, make_key
+from tests.factories import StaffFactory
 
 
 @pytest.fixture
@@ -26,3 +30,16 @@ def employer_api(verify_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {verify_key.raw}")
     return client
+
+
+@pytest.fixture
+def clock():
+    """Pin today for the services (and so for the API); move it with clock.set(day)."""
+    clock = Clock(JOIN_DAY)
+    with mock.patch.object(member_services, "local_today", lambda: clock.value):
+        yield clock
+
+
+@pytest.fixture
+def registrar():
+    return StaffFactory()

@@ -438,7 +438,8 @@ def test_dashboard_query_count_does_not_grow_with_history(
     assert big.invoices.count() == 5 and big.status_events.count() == 3
 
     # Session, user, MFA check, member, invoices, payments, their refunds, events, pending
-    # grade change, the development goals due, and certificates.
+    # grade change, the development goals due and certificates (the employers who checked
+    # them come with the member).
     for member in (small, big):
         client.force_login(member.user)
         with django_assert_num_queries(11):

@@ -1,0 +1,154 @@
+"""API v1 views: thin. They check input with serializers, call a selector or
+service, and render the answer; every error goes out in the one shape
+(``api.exceptions``)."""
+
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import selectors, serializers, services
+from api.models import LookupChannel, Scope
+from api.pagination import ApiCursorPagination
+from api.serializers import ErrorSerializer, RegisterQuerySerializer
+from api.throttles import KeyScopeRateThrottle
+from members import services as member_services
+
+NO_MATCH = "No member has this membership number and family name."
+
+
+# Nobody was a member before the body existed; earlier dates are typing mistakes.
+EARLIEST_ON = dt.date(2000, 1, 1)
+
+
+def _on_date(value: dt.date | None) -> dt.date:
+    today = member_services.local_today()
+    if value is None:
+        return today
+    if value > today:
+        raise ValidationError({"on": ["The date cannot be in the future."]})
+    if value < EARLIEST_ON:
+        raise ValidationError({"on": [f"The date cannot be before {EARLIEST_ON:%-d %B %Y}."]})
+    return value
+
+
+class VerifyView(APIView):
+    required_scope = Scope.VERIFY
+    throttle_scope = "verify"
+
+    @extend_schema(
+        operation_id="verify_member",
+        summary="Verify one member",
+        description=(
+            "The member's status on a date (default today) from the status history, "
+            "grade, membership end date, current accreditations, CPD standing for the "
+            "last year due and sanctions in force. The family name is required: an "
+            "unknown number and a name that does not match give the same 404, so the "
+            "API never confirms that a number exists."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "membership_number",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="e.g. 1000017",
+            ),
+            serializers.VerifyQuerySerializer,
+        ],
+        responses={
+            200: serializers.VerificationSerializer,
+            404: OpenApiResponse(ErrorSerializer, description=NO_MATCH),
+        },
+    )
+    def get(self, request, membership_number: str, **kwargs):
+        query = serializers.VerifyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        on = _on_date(query.validated_data.get("on"))
+        [check] = services.members_verify(
+            employer=request.auth.employer,
+            api_key=request.auth,
+            pairs=[(membership_number, query.validated_data["family_name"])],
+            on=on,
+            channel=LookupChannel.API,
+        )
+        if check.verification is None:
+            raise NotFound(NO_MATCH, code="no_match")
+        return Response(serializers.VerificationSerializer(check.verification).data)
+
+
+class BulkVerifyView(APIView):
+    required_scope = Scope.VERIFY
+    throttle_scope = "verify_bulk"
+
+    @extend_schema(
+        operation_id="verify_members_bulk",
+        summary="Verify up to 1,000 members",
+        description=(
+            "One result per check, in the order sent. A check that matches nobody has "
+            "`found: false` and no verification (an unknown number and a wrong name look "
+            "the same)."
+        ),
+        request=serializers.BulkVerifyRequestSerializer,
+        responses={200: serializers.BulkVerifyResponseSerializer},
+    )
+    def post(self, request, **kwargs):
+        body = serializers.BulkVerifyRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        on = _on_date(body.validated_data.get("on"))
+        checks = services.members_verify(
+            employer=request.auth.employer,
+            api_key=request.auth,
+            pairs=[
+                (check["membership_number"], check["family_name"])
+                for check in body.validated_data["checks"]
+            ],
+            on=on,
+            channel=LookupChannel.API_BULK,
+        )
+        return Response(
+            serializers.BulkVerifyResponseSerializer({"on": on, "results": checks}).data
+        )
+
+
+class RegisterPagination(ApiCursorPagination):
+    ordering = ("sort_family", "sort_given", "pk")
+
+
+class RegisterView(generics.ListAPIView):
+    """The public register: no key needed, a strict limit per address."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [KeyScopeRateThrottle]
+    throttle_scope = "register"
+    pagination_class = RegisterPagination
+    serializer_class = serializers.RegisterEntrySerializer
+
+    @extend_schema(
+        operation_id="register_search",
+        summary="Search the public register",
+        description=(
+            "Members who chose to appear on the register (active, in grace, paused or "
+            "suspended), by name or membership number. Organisation and town only if "
+            "the member agreed. No key needed; 20 calls a minute per address."
+        ),
+        parameters=[RegisterQuerySerializer],
+        auth=[],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = RegisterQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.register_search(q=query.validated_data["q"])
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        entries = selectors.register_entries(page)
+        return self.get_paginated_response(self.get_serializer(entries, many=True).data)
