@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 import members.services
 from accreditation.models import (
@@ -135,6 +135,16 @@ def referee_for_token(*, token: str) -> Referee | None:
 # ---------------------------------------------------------------- certificates
 
 
+def current_certificates(*, on: dt.date) -> QuerySet[Certificate]:
+    """Certificates current on a date: valid now, and their validity covers it.
+    The one rule ``current_certificates_for`` applies, as a queryset that can
+    also be filtered by ``OuterRef`` (the employer API reads a member's current
+    accreditations in the same query as the member)."""
+    return Certificate.objects.filter(
+        status=CertificateStatus.VALID, valid_from__lte=on, valid_until__gte=on
+    )
+
+
 def current_certificates_for(
     member_ids: Iterable[int], *, on: dt.date | None = None
 ) -> dict[int, list[Certificate]]:
@@ -161,12 +171,8 @@ def current_certificates_for(
     if not ids:
         return result
     certificates = (
-        Certificate.objects.filter(
-            member_id__in=ids,
-            status=CertificateStatus.VALID,
-            valid_from__lte=on,
-            valid_until__gte=on,
-        )
+        current_certificates(on=on)
+        .filter(member_id__in=ids)
         .select_related("level__scheme")
         .order_by("member_id", "-valid_from", "-pk")
     )

@@ -10,15 +10,18 @@ the same one query: the status comes from the status history
 import datetime as dt
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import F, OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject, Upper
 
+from accreditation.selectors import current_certificates
 from api.expressions import JSONArraySubquery
 from api.models import ApiKey, LookupChannel, LookupResult, VerificationLookup, api_key_digest
 from cpd.returns import ReturnStanding, return_standing_annotations, return_standing_from
+from members import services as member_services
 from members.models import GOOD_STANDING, Member, Status
 from members.selectors import member_period_on_annotations, member_status_on_annotations
 
@@ -74,12 +77,55 @@ class Sanction:
 
 @dataclass(frozen=True)
 class Accreditation:
+    """A certificate current on the date asked about."""
+
     scheme: str
     level: str
+    post_nominals: str
     status: str
-    valid_from: dt.date | None
-    valid_until: dt.date | None
+    valid_from: dt.date
+    valid_until: dt.date
     certificate_id: str
+
+
+def accreditations_annotations(*, on: dt.date) -> dict:
+    """``accreditation_rows`` on ``Member``: the certificates current on the date
+    (``accreditation.selectors.current_certificates``), newest first, in the same
+    query as the member. Read them with ``_accreditations``."""
+    certificates = (
+        current_certificates(on=on)
+        .filter(member=OuterRef("pk"))
+        .order_by("-valid_from", "-pk")
+        .values(
+            item=JSONObject(
+                scheme=F("level__scheme__name"),
+                level=F("level__name"),
+                post_nominals=F("level__post_nominals"),
+                status=F("status"),
+                valid_from=F("valid_from"),
+                valid_until=F("valid_until"),
+                certificate_id=F("public_id"),
+            )
+        )
+    )
+    return {"accreditation_rows": JSONArraySubquery(certificates)}
+
+
+def _accreditations(member: Member) -> list[Accreditation]:
+    accreditations = [
+        Accreditation(
+            scheme=row["scheme"],
+            level=row["level"],
+            post_nominals=row["post_nominals"] or "",
+            status=row["status"],
+            valid_from=dt.date.fromisoformat(row["valid_from"]),
+            valid_until=dt.date.fromisoformat(row["valid_until"]),
+            # SQLite gives the UUID's 32 hex digits, PostgreSQL the dashed form.
+            certificate_id=str(uuid.UUID(row["certificate_id"])),
+        )
+        for row in member.accreditation_rows
+    ]
+    return sorted(accreditations, key=lambda a: (a.valid_from, a.certificate_id), reverse=True)
 
 
 @dataclass(frozen=True)
@@ -135,6 +181,7 @@ def members_on(*, on: dt.date, today: dt.date):
         .annotate(**member_status_on_annotations(on=on))
         .annotate(**member_period_on_annotations(on=on))
         .annotate(**return_standing_annotations(today=min(on, today)))
+        .annotate(**accreditations_annotations(on=on))
     )
 
 
@@ -180,6 +227,7 @@ def verification_of(member: Member, *, on: dt.date, today: dt.date) -> Verificat
         valid_until=member.valid_until_on if status else None,
         cpd=return_standing_from(member, today=min(on, today)),
         sanctions=_sanctions(member),
+        accreditations=_accreditations(member),
     )
 
 
@@ -234,6 +282,7 @@ def register_members() -> QuerySet[Member]:
         )
         .select_related("user", "grade", "organisation")
         .annotate(sort_family=Upper("user__family_name"), sort_given=Upper("user__given_name"))
+        .annotate(**accreditations_annotations(on=member_services.local_today()))
         .order_by("sort_family", "sort_given", "pk")
     )
 
@@ -293,8 +342,8 @@ class RegisterEntry:
 
 
 def register_entries(members) -> list[RegisterEntry]:
-    """Register entries for members read through ``register_members`` (and their
-    accreditations, in one query for the lot)."""
+    """Register entries for members read through ``register_members`` (which
+    reads their current accreditations too): no further query."""
     members = list(members)
     entries = []
     for member in members:
@@ -321,7 +370,7 @@ def register_entries(members) -> list[RegisterEntry]:
                 organisation=(member.organisation_name or None) if show_workplace else None,
                 town=(member.town or None) if show_workplace else None,
                 sanctions=sanctions,
-                accreditations=[],
+                accreditations=_accreditations(member),
             )
         )
     return entries

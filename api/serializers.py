@@ -70,10 +70,15 @@ class SanctionSerializer(serializers.Serializer):
 class AccreditationSerializer(serializers.Serializer):
     scheme = serializers.CharField()
     level = serializers.CharField()
-    status = serializers.CharField(help_text="valid, suspended, revoked or expired.")
-    valid_from = serializers.DateField(allow_null=True)
-    valid_until = serializers.DateField(allow_null=True)
-    certificate_id = serializers.CharField(help_text="The certificate's public id.")
+    post_nominals = serializers.CharField(
+        allow_blank=True, help_text="Letters after the name the level grants, if any."
+    )
+    status = serializers.CharField(help_text="Always valid: only current certificates are listed.")
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    certificate_id = serializers.UUIDField(
+        help_text="The certificate's public id: see GET /api/v1/certificates/{public_id}."
+    )
 
 
 class VerificationSerializer(serializers.Serializer):
@@ -163,3 +168,38 @@ class RegisterQuerySerializer(serializers.Serializer):
         max_length=100,
         help_text="A name (or part of one) or a membership number.",
     )
+
+
+# --- Certificates -------------------------------------------------------------------
+
+
+class CertificateStatusSerializer(serializers.Serializer):
+    code = serializers.CharField(source="status", help_text="valid, suspended, revoked or expired.")
+    words = serializers.CharField(source="get_status_display")
+    reason = serializers.CharField(
+        source="status_reason", help_text="Why it is suspended or revoked; empty otherwise."
+    )
+
+
+class CertificateHolderSerializer(serializers.Serializer):
+    name = serializers.CharField(source="user.get_full_name")
+    membership_number = serializers.CharField(allow_null=True)
+
+
+class CertificateSerializer(serializers.Serializer):
+    certificate_id = serializers.UUIDField(source="public_id")
+    serial = serializers.CharField()
+    status = CertificateStatusSerializer(source="*")
+    scheme = serializers.CharField(source="level.scheme.name")
+    level = serializers.CharField(source="level.name")
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    holder = CertificateHolderSerializer(source="member")
+    verify_url = serializers.SerializerMethodField(
+        help_text="The public verification page (the one the QR code opens)."
+    )
+
+    def get_verify_url(self, obj) -> str:
+        path = reverse("verify", args=[obj.public_id])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path

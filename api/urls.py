@@ -9,6 +9,7 @@ app_name = "api"
 urlpatterns = [
     path("verify/bulk", views.BulkVerifyView.as_view(), name="verify_bulk"),
     path("verify/<str:membership_number>", views.VerifyView.as_view(), name="verify"),
+    path("certificates/<str:public_id>", views.CertificateView.as_view(), name="certificate"),
     path("register", views.RegisterView.as_view(), name="register"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, so the page keeps to

@@ -3,6 +3,7 @@ service, and render the answer; every error goes out in the one shape
 (``api.exceptions``)."""
 
 import datetime as dt
+import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -12,6 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accreditation import selectors as accreditation_selectors
+from accreditation.models import Certificate
 from api import selectors, serializers, services
 from api.models import LookupChannel, Scope
 from api.pagination import ApiCursorPagination
@@ -152,3 +155,37 @@ class RegisterView(generics.ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         entries = selectors.register_entries(page)
         return self.get_paginated_response(self.get_serializer(entries, many=True).data)
+
+
+class CertificateView(APIView):
+    required_scope = Scope.VERIFY
+    throttle_scope = "certificates"
+
+    @extend_schema(
+        operation_id="certificate_get",
+        summary="A certificate's status",
+        description=(
+            "A certificate by the public id printed on it and in its QR code: its status "
+            "(a revoked or expired certificate still answers, saying so, with the reason), "
+            "holder, scheme, level and dates."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "public_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The certificate's public id",
+            )
+        ],
+        responses={200: serializers.CertificateSerializer},
+    )
+    def get(self, request, public_id: str, **kwargs):
+        try:
+            certificate = accreditation_selectors.certificate_for_verification(
+                public_id=uuid.UUID(public_id)
+            )
+        except (ValueError, Certificate.DoesNotExist) as missing:
+            raise NotFound("No certificate has this id.") from missing
+        return Response(
+            serializers.CertificateSerializer(certificate, context={"request": request}).data
+        )

@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from django.utils import timezone
+
 from api import services
 from api.models import EmployerClient
 from members import services as member_services
@@ -59,3 +61,29 @@ def make_active_member(clock: Clock, registrar, *, joined: dt.date = JOIN_DAY, *
     pay(member, registrar, joined)
     member.refresh_from_db()
     return member
+
+
+def make_certificate(member, *, name="Accredited middle manager", post_nominals="AccMM"):
+    """A certificate issued today through the service, for an application
+    approved without the workflow (the API only reads certificates)."""
+    from accreditation import certificates
+    from accreditation.models import Application, Level, Scheme
+
+    scheme = Scheme.objects.get_or_create(
+        slug="accredited-manager", defaults={"name": "Accredited Manager"}
+    )[0]
+    level = Level.objects.create(
+        scheme=scheme,
+        management_level="middle",
+        name=name,
+        min_months_in_role=0,
+        post_nominals=post_nominals,
+    )
+    application = Application.objects.create(
+        member=member,
+        level=level,
+        state=Application.State.APPROVED,
+        decided_at=timezone.now(),
+        decision_reasons="All standards met.",
+    )
+    return certificates.certificate_issue(application=application)
