@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.throttles import KeyRateThrottle, KeyScopeRateThrottle
-from tests.api.builders import make_active_member, make_employer, make_key
+from tests.api.builders import make_active_member, make_certificate, make_employer, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +107,13 @@ def test_successful_answers_keep_to_the_schema(world, clock, registrar):
             headers=headers,
         ),
         schema["/api/v1/register"]["GET"].Case(query={"q": family_name[:4]}),
+        schema["/api/v1/certificates/{public_id}"]["GET"].Case(
+            path_parameters={"public_id": str(make_certificate(member).public_id)},
+            headers=headers,
+        ),
     ]
     for case in cases:
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, response.text
-    assert response.json()["results"], "the register search found nobody"
+        if case.path == "/api/v1/register":
+            assert response.json()["results"], "the register search found nobody"
