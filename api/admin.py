@@ -1,7 +1,17 @@
 from django.contrib import admin, messages
 
 from api import services
-from api.models import ApiKey, EmployerClient, EmployerUser, VerificationLookup
+from api.models import (
+    ApiKey,
+    BulkVerification,
+    DeliveryAttempt,
+    EmployerClient,
+    EmployerUser,
+    VerificationLookup,
+    WatchEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class EmployerUserInline(admin.TabularInline):
@@ -78,3 +88,56 @@ class VerificationLookupAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- Watch lists, webhooks and bulk checks (read-only: changed through the portal) ---
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WatchEntry)
+class WatchEntryAdmin(_ReadOnly):
+    list_display = ("membership_number", "family_name", "employer", "added_at")
+    list_filter = ("employer",)
+    search_fields = ("membership_number", "family_name", "employer__name")
+    list_select_related = ("employer",)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("attempted_at", "response_code", "error", "duration_ms", "succeeded")
+    readonly_fields = fields
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(_ReadOnly):
+    list_display = ("url", "employer", "active", "failure_count", "disabled_at")
+    list_filter = ("active", "employer")
+    search_fields = ("url", "employer__name")
+    exclude = ("secret",)
+    list_select_related = ("employer",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_ReadOnly):
+    list_display = ("event_id", "event_type", "endpoint", "status", "attempts", "created_at")
+    list_filter = ("status", "event_type")
+    search_fields = ("event_id", "endpoint__url", "endpoint__employer__name")
+    list_select_related = ("endpoint",)
+    inlines = [DeliveryAttemptInline]
+
+
+@admin.register(BulkVerification)
+class BulkVerificationAdmin(_ReadOnly):
+    list_display = ("filename", "employer", "status", "total_rows", "matched_rows", "created_at")
+    list_filter = ("status",)
+    exclude = ("rows", "result_csv")
+    list_select_related = ("employer",)

@@ -9,6 +9,7 @@ indexed lookup rather than tens of milliseconds of hashing on every call.
 import hashlib
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -160,3 +161,193 @@ class VerificationLookup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.employer} checked {self.membership_number} ({self.result})"
+
+
+# --- Watch lists and outgoing webhooks --------------------------------------------
+
+
+class WatchEntry(models.Model):
+    """A member an employer follows: their changes are sent to the employer's webhooks.
+
+    The number and family name are kept as the employer gave them, so the list
+    reads in the employer's own terms even if the member later changes name."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    employer = models.ForeignKey(
+        EmployerClient, on_delete=models.CASCADE, related_name="watch_entries"
+    )
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, related_name="watch_entries"
+    )
+    membership_number = models.CharField(max_length=12)
+    family_name = models.CharField(max_length=150)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["employer", "member"], name="watch_entry_unique"),
+        ]
+        indexes = [models.Index(fields=["employer", "-added_at", "-id"])]
+        verbose_name_plural = "watch entries"
+
+    def __str__(self) -> str:
+        return f"{self.membership_number} {self.family_name}"
+
+
+class WebhookEventType(models.TextChoices):
+    MEMBER_STATUS_CHANGED = "member.status_changed", "A member's status changed"
+    ACCREDITATION_ISSUED = "accreditation.issued", "Accreditation issued"
+    ACCREDITATION_SUSPENDED = "accreditation.suspended", "Accreditation suspended"
+    ACCREDITATION_REVOKED = "accreditation.revoked", "Accreditation revoked"
+    ACCREDITATION_EXPIRED = "accreditation.expired", "Accreditation expired"
+
+
+# Sent only by a test ping; never chosen as a subscription.
+PING_EVENT_TYPE = "webhook.ping"
+
+
+def _all_event_types() -> list[str]:
+    return list(WebhookEventType.values)
+
+
+class WebhookEndpoint(models.Model):
+    """Where an employer wants events for its watch list sent, signed with ``secret``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    employer = models.ForeignKey(
+        EmployerClient, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField("URL", max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # A Standard Webhooks secret ("whsec_..."); kept readable because every
+    # delivery is signed with it, and shown to the employer only once.
+    secret = models.CharField(max_length=100, editable=False)
+    events = models.JSONField(default=_all_event_types)
+    active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    # Consecutive failed attempts, and when the run of failures began; a
+    # success resets both. An endpoint failing for too long is disabled.
+    failure_count = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its fixed payload and where its delivery stands."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # The webhook-id header: the same on every retry, so receivers can de-duplicate.
+    event_id = models.CharField(max_length=40, unique=True)
+    event_type = models.CharField(max_length=64)
+    audit_event = models.ForeignKey(
+        "audit.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response_body = models.TextField(blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Fan-out may run twice for the same audit event; it delivers once.
+            models.UniqueConstraint(
+                fields=["endpoint", "audit_event"], name="webhook_delivery_once_per_event"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "delivered", "failed"]),
+                name="webhook_delivery_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "-created_at", "-id"]),
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class DeliveryAttempt(models.Model):
+    """Every try at sending a delivery, with what the receiver said."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    attempted_at = models.DateTimeField()
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BulkVerification(models.Model):
+    """A CSV of number and family name pairs checked in the background for the portal."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
+        RUNNING = "running", "Checking"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    employer = models.ForeignKey(
+        EmployerClient, on_delete=models.CASCADE, related_name="bulk_verifications"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=200)
+    # Pairs as parsed from the upload: [[number, family name], ...].
+    rows = models.JSONField(default=list)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    matched_rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    result_csv = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def percent_done(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 100

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import views
@@ -11,6 +11,7 @@ urlpatterns = [
     path("verify/<str:membership_number>", views.VerifyView.as_view(), name="verify"),
     path("certificates/<str:public_id>", views.CertificateView.as_view(), name="certificate"),
     path("register", views.RegisterView.as_view(), name="register"),
+    path("", include("api.watch_views")),  # the watch list and webhook endpoints
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, so the page keeps to
     # the site's Content Security Policy (no inline scripts).

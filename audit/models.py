@@ -75,6 +75,7 @@ class Action(models.TextChoices):
     WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created", "Webhook endpoint registered"
     WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated", "Webhook endpoint changed"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled", "Webhook endpoint disabled"
+    WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted", "Webhook endpoint deleted"
 
 
 GENESIS_HASH = "0" * 64

@@ -75,7 +75,13 @@ def audit_record_many(*, events: list[EventSpec]) -> list[AuditEvent]:
             event.hash = event.compute_hash()
             previous_hash = event.hash
             rows.append(event)
-        return AuditEvent.objects.bulk_create(rows)
+        rows = AuditEvent.objects.bulk_create(rows)
+    # Webhooks are driven from the audit chain: the one hook that sees every
+    # change. It only looks at each event's action unless one concerns a webhook.
+    from api.webhooks import audit_events_recorded
+
+    audit_events_recorded(rows)
+    return rows
 
 
 def audit_record(

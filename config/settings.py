@@ -234,6 +234,20 @@ VERIFY_RATE_PER_MINUTE = env.int("VERIFY_RATE_PER_MINUTE", default=60)
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# --- Outgoing webhooks ------------------------------------------------------
+
+# Seconds to wait for a receiver; a slower answer counts as a failed attempt.
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=15)
+# A delivery is retried with exponential backoff for this many days; an
+# endpoint whose every attempt has failed for as long is disabled.
+WEBHOOK_RETRY_DAYS = env.int("WEBHOOK_RETRY_DAYS", default=3)
+# Outside production, webhooks may go to http:// and to this machine or the
+# local network (a receiver on localhost); production sends only to public
+# https:// addresses, which keeps employers' URLs away from internal services.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION
+)
+
 # --- Email ------------------------------------------------------------------
 
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{SITE_NAME} <noreply@localhost>")

@@ -21,7 +21,9 @@ urlpatterns = [
     path("registrar/accreditation/", include("accreditation.staff_urls")),
     path("accreditation/assess/", include("accreditation.assess_urls")),
     path("registrar/certificates/", include(certificate_urls.registrar_urls)),
+    path("registrar/employers/", include("api.staff_urls")),
     path("registrar/", include("members.staff_urls")),
+    path("employer/", include("api.portal_urls")),
     path("register/", include("members.register_urls")),
     # The version is in the path; a v2 would be mounted beside it with its own urls.
     path("api/v1/", include("api.urls")),

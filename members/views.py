@@ -53,6 +53,12 @@ def dashboard(request):
     member = member_for_user(
         user=request.user, annotations=api_selectors.member_checked_by_annotations()
     )
+    if member is None:
+        from api.portal_views import employer_for_user
+
+        # An employer's person who is not a member has the employer portal for a dashboard.
+        if employer_for_user(request.user) is not None:
+            return redirect("employer:home")
     today = services.local_today()
     return render(
         request,

@@ -106,6 +106,7 @@ class Command(BaseCommand):
                 secret = self._totp_secret(user) if user.requires_mfa else ""
                 rows.append((role, email, secret))
             self._memberships(users)
+            self._employer(users)
 
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
         for role, email, secret in rows:
@@ -129,6 +130,10 @@ class Command(BaseCommand):
                 "member4@ is accredited: her certificate's verification page "
                 f"(the PDF's QR code opens it): {verify_url}"
             )
+        self.stdout.write(
+            "employer@ uses the employer portal at /employer/ for Northshire NHS Foundation "
+            "Trust (API keys, CSV checks, webhooks); member@ is on its watch list."
+        )
         if self.referee_url:
             self.stdout.write(
                 f"member@'s accreditation referee link (shown once): {self.referee_url}"
@@ -222,6 +227,33 @@ class Command(BaseCommand):
             self._cpd_year(member)
             self._cpd_return_and_audit(member, registrar, users["assessor@example.org"])
             self._accreditation_draft(member)
+
+    def _employer(self, users: dict[str, User]) -> None:
+        """An employer client whose portal employer@ uses, watching member@."""
+        from api.models import EmployerClient, EmployerUser
+        from api.services import employer_client_create, employer_user_add
+        from api.watchlist import watch_entry_add
+
+        person = users["employer@example.org"]
+        link = EmployerUser.objects.filter(user=person).select_related("employer").first()
+        if link is not None:
+            employer = link.employer
+        else:
+            employer = EmployerClient.objects.filter(name="Northshire NHS Foundation Trust").first()
+            employer = employer or employer_client_create(
+                name="Northshire NHS Foundation Trust",
+                contact_email="employer@example.org",
+                actor=users["registrar@example.org"],
+            )
+            employer_user_add(employer=employer, user=person, actor=users["registrar@example.org"])
+        member = Member.objects.filter(user=users["member@example.org"]).first()
+        if member is not None and member.membership_number:
+            watch_entry_add(
+                employer=employer,
+                membership_number=member.membership_number,
+                family_name=member.user.family_name,
+                actor=person,
+            )
 
     def _cpd_return_and_audit(self, member: Member, registrar: User, assessor: User) -> None:
         """Last CPD year closed: the member submitted the return and shared it with
