@@ -72,13 +72,11 @@ def make_certificate(member, *, name="Accredited middle manager", post_nominals=
     scheme = Scheme.objects.get_or_create(
         slug="accredited-manager", defaults={"name": "Accredited Manager"}
     )[0]
-    level = Level.objects.create(
+    level = Level.objects.get_or_create(
         scheme=scheme,
         management_level="middle",
-        name=name,
-        min_months_in_role=0,
-        post_nominals=post_nominals,
-    )
+        defaults={"name": name, "min_months_in_role": 0, "post_nominals": post_nominals},
+    )[0]
     application = Application.objects.create(
         member=member,
         level=level,
