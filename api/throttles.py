@@ -29,3 +29,13 @@ class KeyScopeRateThrottle(ScopedRateThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class RegisterPageThrottle(SimpleRateThrottle):
+    """The register's web pages, per client address: the same data as the API's
+    register, so the same protection against copying it wholesale."""
+
+    scope = "register_pages"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -364,7 +364,13 @@ REST_FRAMEWORK = {
         "watchlist": env.str("API_RATE_WATCHLIST", default="120/minute"),
         "webhooks": env.str("API_RATE_WEBHOOKS", default="60/minute"),
         "register": env.str("API_RATE_REGISTER", default="20/minute"),
+        # The register's web pages (search and entries), per address.
+        "register_pages": env.str("REGISTER_PAGE_RATE", default="60/minute"),
     },
+    # Per-address limits read the client's address from X-Forwarded-For only
+    # behind this many trusted proxies; 0 (the default) uses the connection's
+    # address, so a client cannot dodge a limit by sending the header itself.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from api import selectors
+from api.throttles import RegisterPageThrottle
 from config.forms import PlainForm
 from config.pagination import paginate
 from members import services
@@ -29,7 +30,19 @@ class RegisterSearchForm(PlainForm):
     )
 
 
+def _too_many(request: HttpRequest) -> HttpResponse | None:
+    """A 429 page once an address has asked for too many register pages."""
+    throttle = RegisterPageThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    response = render(request, "register/rate_limited.html", status=429)
+    response["Retry-After"] = str(max(1, int(throttle.wait() or 60)))
+    return response
+
+
 def register_search(request: HttpRequest) -> HttpResponse:
+    if refused := _too_many(request):
+        return refused
     form = RegisterSearchForm(request.GET or None)
     searched = form.is_bound and form.is_valid()
     context = {"form": form, "searched": searched, "query": ""}
@@ -46,6 +59,8 @@ def register_search(request: HttpRequest) -> HttpResponse:
 
 
 def register_entry(request: HttpRequest, membership_number: str) -> HttpResponse:
+    if refused := _too_many(request):
+        return refused
     try:
         member = selectors.register_entry(membership_number=membership_number)
     except selectors.Member.DoesNotExist as missing:

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from api.throttles import KeyScopeRateThrottle
 from members import services as member_services
-from members.models import Organisation
+from members.models import Member, Organisation
 from tests.api.builders import make_active_member
 from tests.factories import UserFactory
 
@@ -224,3 +224,38 @@ def test_a_member_chooses_on_their_profile_whether_the_register_shows_their_work
     [entry] = search(api, ben.membership_number).json()["results"]
     assert (entry["organisation"], entry["town"]) == ("Southshire Community Trust", "Southtown")
     assert "Southtown" in client.get(reverse("register:entry", args=[ben.membership_number])).text
+
+
+def test_the_register_pages_are_limited_per_address(client, people):
+    from api.throttles import RegisterPageThrottle
+
+    with mock.patch.object(RegisterPageThrottle, "THROTTLE_RATES", {"register_pages": "2/minute"}):
+        assert client.get(reverse("register:search"), {"q": "smith"}).status_code == 200
+        entry = reverse("register:entry", args=[people["shown"].membership_number])
+        assert client.get(entry).status_code == 200
+        refused = client.get(entry)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "Too many searches" in refused.text
+
+
+def test_register_pages_take_a_fixed_number_of_queries(
+    client, clock, registrar, django_assert_max_num_queries
+):
+    for index in range(25):
+        person(clock, registrar, f"P{index}", f"Green{index}")
+    clock.set(dt.date(2026, 6, 1))
+    # The count and the page (with each entry's accreditations).
+    with django_assert_max_num_queries(2):
+        page = client.get(reverse("register:search"), {"q": "green"})
+    assert "25 members found" in page.text
+    member = Member.objects.filter(user__family_name="Green3").get()
+    with django_assert_max_num_queries(1):
+        client.get(reverse("register:entry", args=[member.membership_number]))
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_limit(api, people):
+    with mock.patch.object(KeyScopeRateThrottle, "THROTTLE_RATES", {"register": "1/minute"}):
+        for forged, status in (("10.0.0.1", 200), ("10.0.0.2", 429)):
+            response = api.get("/api/v1/register", {"q": "smith"}, HTTP_X_FORWARDED_FOR=forged)
+            assert response.status_code == status
