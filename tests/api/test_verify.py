@@ -405,3 +405,13 @@ def test_a_wrong_method_and_an_unknown_address_use_the_one_shape(employer_api):
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
     missing = employer_api.get("/api/v1/no-such-thing")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_an_unknown_address_answers_any_method_in_the_one_shape(api):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    for method in ("get", "post", "put", "delete"):
+        response = getattr(client, method)("/api/v1/nowhere")
+        assert response.status_code == 404, method
+        assert response.json()["code"] == "not_found"
