@@ -207,6 +207,80 @@ def pdf(args: dict) -> dict:
     }
 
 
+def webhooks_ready() -> bool:
+    try:
+        import api.webhooks  # noqa: F401
+        from api.models import WatchEntry, WebhookEndpoint  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def webhooks_setup(args: dict) -> dict:
+    """An employer watching ``count`` active members, with one endpoint: the
+    benchmark's local receiver."""
+    from api.models import WatchEntry
+    from api.services import employer_client_create
+    from api.webhooks import webhook_endpoint_create
+
+    employer = employer_client_create(
+        name="Benchmark webhook receiver", contact_email="hooks@example.org", actor=None
+    )
+    webhook_endpoint_create(employer=employer, url=args["url"], description="bench")
+    members = list(
+        Member.objects.filter(status="active", resign_at_period_end=False)
+        .order_by("?")
+        .values_list("pk", "membership_number", "user__family_name")[: args["count"]]
+    )
+    WatchEntry.objects.bulk_create(
+        [
+            WatchEntry(employer=employer, member_id=pk, membership_number=n, family_name=f)
+            for pk, n, f in members
+        ],
+        batch_size=2000,
+    )
+    return {"employer": employer.pk, "watched": [pk for pk, _, _ in members]}
+
+
+def webhooks_trigger(args: dict) -> dict:
+    """Move the watched members to grace in one set-based step, as the daily job does
+    (one audit append, so one fan-out task). The members' own emails are left out,
+    so the task worker does only webhook work while it is timed."""
+    from unittest import mock
+
+    from django.db import transaction
+
+    from members import services as member_services
+    from members.models import Status
+
+    started = time.perf_counter()
+    with (
+        mock.patch.object(member_services, "member_email_enqueue"),
+        transaction.atomic(),
+    ):
+        members = list(
+            Member.objects.select_for_update().filter(pk__in=args["watched"]).order_by("pk")
+        )
+        today = member_services.local_today()
+        member_services._bulk_status_change(
+            members,
+            Status.GRACE,
+            reason="Benchmark: status changes for watched members",
+            effective_dates={m.pk: today for m in members},
+            email="grace",
+        )
+    return {"changed": len(members), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def webhooks_count(args: dict) -> dict:
+    from api.models import WebhookDelivery
+
+    return {
+        status: WebhookDelivery.objects.filter(status=status).count()
+        for status in ("pending", "delivered", "failed")
+    }
+
+
 def queries(args: dict) -> dict:
     """SQL queries per request for each endpoint, over a sample of its random paths."""
     results = {}
@@ -284,6 +358,10 @@ COMMANDS = {
     "bulk": bulk,
     "explain": explain,
     "pdf": pdf,
+    "webhooks_ready": lambda args: {"ready": webhooks_ready()},
+    "webhooks_setup": webhooks_setup,
+    "webhooks_trigger": webhooks_trigger,
+    "webhooks_count": webhooks_count,
 }
 
 

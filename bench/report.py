@@ -120,6 +120,25 @@ def pdf_table(size: dict) -> list[str]:
     ]
 
 
+def webhooks_table(size: dict) -> list[str]:
+    hooks = size.get("webhooks")
+    if not hooks:
+        return []
+    ok = (
+        hooks["received"] >= hooks["status_changes"]
+        and (hooks["deliveries_per_second"] or 0) >= 200
+    )
+    return [
+        "### Webhook fan-out (item 8)",
+        "",
+        "| what | status changes | delivered | seconds | deliveries/s | target | |",
+        "|---|---:|---:|---:|---:|---|---|",
+        f"| {hooks['command']} | {hooks['status_changes']:,} | {hooks['received']:,} | "
+        f"{hooks['seconds']} | {_n(hooks['deliveries_per_second'])} | ≥ 200/s | {_met(ok)} |",
+        "",
+    ]
+
+
 def commands_table(size: dict) -> list[str]:
     lines = ["| endpoint | command |", "|---|---|"]
     for f in size["endpoints"].values():
@@ -233,6 +252,7 @@ def render(results: dict) -> str:
         "",
         *bulk_and_explain(largest),
         *pdf_table(largest),
+        *webhooks_table(largest),
         "### Daily jobs",
         "",
         *daily_table(sizes),

@@ -245,6 +245,95 @@ def wrk(
 # --- What is measured ---------------------------------------------------------------------
 
 
+class Receiver:
+    """A local webhook receiver: answers 204 to every POST, counting them and
+    noting when the last one arrived."""
+
+    def __init__(self, port: int):
+        import http.server
+        import threading
+
+        receiver = self
+        self.count = 0
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(204)
+                self.end_headers()
+                with receiver.lock:
+                    receiver.count += 1
+                    receiver.last = time.perf_counter()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+def webhooks(env: dict, *, count: int = 10_000, workers: int = 2, limit: int = 300) -> dict:
+    """10,000 status changes for watched members, delivered by ``workers`` task workers
+    (manage.py db_worker) to a local receiver: deliveries per second from the
+    commit of the changes to the last delivery received."""
+    port = PORT + 1
+    with Receiver(port) as receiver:
+        setup = probe(
+            env, "webhooks_setup", {"url": f"http://127.0.0.1:{port}/hook", "count": count}
+        )
+        trigger = probe(env, "webhooks_trigger", {"watched": setup["watched"]})
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    str(ROOT / "manage.py"),
+                    "db_worker",
+                    "--queue-name",
+                    "*",
+                    "--interval",
+                    "0.1",
+                    "--no-reload",
+                    "--no-startup-delay",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
+        try:
+            deadline = started + limit
+            while receiver.count < len(setup["watched"]) and time.perf_counter() < deadline:
+                time.sleep(0.2)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+        elapsed = (receiver.last or time.perf_counter()) - started
+    counts = probe(env, "webhooks_count")
+    return {
+        "status_changes": trigger["changed"],
+        "received": receiver.count,
+        "seconds": round(elapsed, 2),
+        "deliveries_per_second": round(receiver.count / elapsed, 1) if elapsed > 0 else None,
+        "workers": workers,
+        "deliveries": counts,
+        "command": f"{workers} × manage.py db_worker; receiver on 127.0.0.1:{port}",
+    }
+
+
 def endpoints(files: dict) -> list[dict]:
     """Each endpoint wrk drives: throughput ones with 16 connections, pages one at a
     time (their latency is the time a person waits)."""
@@ -428,6 +517,13 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
             f"p99 {pdf['p99_ms']} ms (first {pdf['first_ms']} ms); worker RSS after "
             f"{pdf['rss_mb_after']} MB, growth from the 50th {pdf['rss_growth_50_to_last_mb']} MB"
         )
+    if args.webhooks and members == max(args.members) and probe(env, "webhooks_ready")["ready"]:
+        result["webhooks"] = hooks = webhooks(env)
+        say(
+            f"Webhook fan-out: {hooks['received']:,} of {hooks['status_changes']:,} delivered in "
+            f"{hooks['seconds']} s, {hooks['deliveries_per_second']} deliveries/s "
+            f"({hooks['workers']} workers; {hooks['deliveries']})"
+        )
     result["daily"] = probe(env, "daily")
     for name, figures in result["daily"].items():
         say(
@@ -468,6 +564,9 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="skip timing seeding on SQLite")
     parser.add_argument(
         "--no-pdf", dest="pdf", action="store_false", help="skip the 200 certificate PDFs"
+    )
+    parser.add_argument(
+        "--no-webhooks", dest="webhooks", action="store_false", help="skip the webhook fan-out"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
