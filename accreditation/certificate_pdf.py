@@ -15,10 +15,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template.loader import render_to_string
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from accreditation.models import Certificate
+from members.documents import pdf_from_html
 
 
 def verification_url(certificate: Certificate) -> str:
@@ -45,8 +44,7 @@ def certificate_html(certificate: Certificate) -> str:
 
 
 def certificate_pdf_bytes(certificate: Certificate) -> bytes:
-    fetcher = URLFetcher(allowed_protocols={"data"})
-    return HTML(string=certificate_html(certificate), url_fetcher=fetcher).write_pdf()
+    return pdf_from_html(certificate_html(certificate))
 
 
 def _pdf_is_current(certificate: Certificate) -> bool:

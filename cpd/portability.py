@@ -288,11 +288,9 @@ def portfolio_html(*, member: Member, today: dt.date) -> str:
 def portfolio_pdf(*, member: Member, today: dt.date) -> bytes:
     """Rendered as members.documents renders invoices: local fonts, and no URL
     fetched except inline data: ones."""
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
+    from members.documents import pdf_from_html  # imports WeasyPrint: only when rendering
 
-    fetcher = URLFetcher(allowed_protocols={"data"})
-    return HTML(string=portfolio_html(member=member, today=today), url_fetcher=fetcher).write_pdf()
+    return pdf_from_html(portfolio_html(member=member, today=today))
 
 
 def portfolio_render(*, member: Member, name: str) -> None:
