@@ -210,6 +210,7 @@ def pdf(args: dict) -> dict:
 def webhooks_ready() -> bool:
     try:
         import api.webhooks  # noqa: F401
+
         from api.models import WatchEntry, WebhookEndpoint  # noqa: F401
     except ImportError:
         return False
@@ -219,9 +220,10 @@ def webhooks_ready() -> bool:
 def webhooks_setup(args: dict) -> dict:
     """An employer watching ``count`` active members, with one endpoint: the
     benchmark's local receiver."""
+    from api.webhooks import webhook_endpoint_create
+
     from api.models import WatchEntry
     from api.services import employer_client_create
-    from api.webhooks import webhook_endpoint_create
 
     employer = employer_client_create(
         name="Benchmark webhook receiver", contact_email="hooks@example.org", actor=None
@@ -292,6 +294,7 @@ def queries(args: dict) -> dict:
             client.cookies["sessionid"] = endpoint["cookie"]
         counts, statuses = [], set()
         rnd = random.Random(1)
+        client.get(endpoint["template"] % tuple(["1"] * endpoint["template"].count("%s")))
         for _ in range(endpoint.get("samples", 20)):
             fields = tuple(quote(v, safe="-._~") for v in rnd.choice(values).split("\t"))
             path = endpoint["template"] % fields

@@ -20,6 +20,7 @@ import itertools
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,8 @@ HEAVY_MEMBER_EMAIL = "bench.heavy.cpd@example.org"
 MEMBERS_PER_CHUNK = 2000
 ORGANISATIONS = 500
 ACCREDITED_SHARE = 0.2
+EMPLOYERS = 500
+WATCHED = 50_000  # watch-list entries at 100,000 members; in proportion for other sizes
 
 # (grade slug, share of members, the management levels people at that grade hold)
 GRADE_MIX = (
@@ -304,8 +307,9 @@ class ScaleSeeder:
             "invoice": _Counter("invoice"),
         }
         self.chain = _AuditChain()
-        # (member id, management level, status, first paid) of every paying member.
-        self.paid: list[tuple[int, str, str, dt.date]] = []
+        # (member id, management level, status, first paid, organisation id, number,
+        # family name) of every paying member.
+        self.paid: list[tuple] = []
 
     def _organisations(self) -> list[tuple[int, str]]:
         """Up to 500 employers (trusts, boards, networks) beside the ones already listed."""
@@ -451,7 +455,9 @@ class ScaleSeeder:
             )
         )
         if active_from is not None and not steady:
-            self.paid.append((member_id, level, life["status"], active_from))
+            self.paid.append(
+                (member_id, level, life["status"], active_from, org_id, number, family)
+            )
         if active_from is not None:
             count = 0 if steady else max(0, round(rnd.gauss(26.5, 9)))
             self._entries(buffers, member_id, grade, active_from, active_until, count)
@@ -750,7 +756,7 @@ class ScaleSeeder:
         first_application = self.loader.allocate(Application, len(chosen))
         first_certificate = self.loader.allocate(Certificate, len(chosen))
         applications, certificates = [], []
-        for i, (member_id, management_level, status, paid_on) in enumerate(chosen):
+        for i, (member_id, management_level, status, paid_on, *_) in enumerate(chosen):
             level = levels[management_level]
             # Decided at least six months after joining, and recently enough to be current.
             earliest = max(
@@ -816,6 +822,83 @@ class ScaleSeeder:
         counter.save()
         self.loader.write(AuditEvent, _AuditChain.COLUMNS, self.chain.take(), clean=True)
 
+    def _employers(self) -> None:
+        """500 employers (one per organisation) with one or two API keys each, and, once
+        watch lists exist, 50,000 watch-list entries: each employer watching up to 100
+        of its own staff. Nobody holds these keys (only digests of random secrets are
+        stored); the benchmark makes its own."""
+        from api.models import ApiKey, EmployerClient
+        from api.services import EMPLOYER_SUBJECT, KEY_PREFIX_START, KEY_SUBJECT
+
+        rnd = self.rnd
+        organisations = self.organisations[:EMPLOYERS]
+        first_employer = self.loader.allocate(EmployerClient, len(organisations))
+        employers, keys = [], []
+        at = self.at(self.today - dt.timedelta(days=400))
+        for i, (org_id, name) in enumerate(organisations):
+            employer = EmployerClient(
+                pk=first_employer + i,
+                public_id=uuid.UUID(self.uuid_hex()),
+                name=name,
+                contact_email=f"hr{first_employer + i}@example.org",
+            )
+            employers.append((employer, org_id))
+            self.chain.add(
+                at=at, actor_id=None, actor_label="system", subject_type=EMPLOYER_SUBJECT,
+                subject_id=str(employer.public_id), action=Action.EMPLOYER_CREATED.value,
+                after={"name": employer.name, "contact_email": employer.contact_email},
+            )  # fmt: skip
+            for name_of_key in ("HR system", "Recruitment")[: rnd.choice((1, 1, 2))]:
+                prefix = f"{KEY_PREFIX_START}{rnd.getrandbits(32):08x}"
+                secret = f"{prefix}.{rnd.getrandbits(256):064x}"
+                key = ApiKey(
+                    public_id=uuid.UUID(self.uuid_hex()),
+                    employer=employer,
+                    name=name_of_key,
+                    prefix=prefix,
+                    digest=hashlib.sha256(secret.encode()).hexdigest(),
+                    scopes=["verify", "watchlist", "webhooks"],
+                )
+                keys.append(key)
+                self.chain.add(
+                    at=at, actor_id=None, actor_label="system", subject_type=KEY_SUBJECT,
+                    subject_id=str(key.public_id), action=Action.API_KEY_CREATED.value,
+                    after={"employer": str(employer.public_id), "name": key.name,
+                           "prefix": prefix, "scopes": key.scopes, "expires_at": None},
+                )  # fmt: skip
+        self._bulk(EmployerClient, [employer for employer, _ in employers])
+        self._bulk(ApiKey, keys)
+        self.loader.write(AuditEvent, _AuditChain.COLUMNS, self.chain.take(), clean=True)
+        self._watch_lists(employers)
+
+    def _watch_lists(self, employers) -> None:
+        from api import models as api_models
+
+        watch_entry = getattr(api_models, "WatchEntry", None)
+        if watch_entry is None:  # watch lists not built yet
+            return
+        staff: dict[int, list[tuple]] = {}
+        for member_id, _, _, _, org_id, number, family in self.paid:
+            if org_id is not None:
+                staff.setdefault(org_id, []).append((member_id, number, family))
+        per_employer = round(WATCHED * self.n / 100_000 / max(len(employers), 1))
+        entries = []
+        for employer, org_id in employers:
+            people = staff.get(org_id, [])
+            for member_id, number, family in self.rnd.sample(
+                people, min(per_employer, len(people))
+            ):
+                entries.append(
+                    watch_entry(
+                        public_id=uuid.UUID(self.uuid_hex()),
+                        employer=employer,
+                        member_id=member_id,
+                        membership_number=number,
+                        family_name=family,
+                    )
+                )
+        self._bulk(watch_entry, entries)
+
     def _bulk(self, model, objects: list) -> None:
         """Smaller tables, written with bulk_create (defaults filled in by the model)."""
         started = time.perf_counter()
@@ -863,6 +946,7 @@ class ScaleSeeder:
                 if done % 20000 == 0 or done == self.n:
                     self.log(f"  {done:,} members ({time.perf_counter() - started:.0f} s)")
             self._accreditations()
+            self._employers()
             heavy = self._heavy_member()
             rebuilding = time.perf_counter()
             self.loader.rebuild(rebuild)

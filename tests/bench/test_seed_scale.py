@@ -20,6 +20,7 @@ from members.models import (
     Member,
     MembershipPeriod,
     NumberCounter,
+    Organisation,
     Payment,
     Reminder,
     Status,
@@ -226,3 +227,17 @@ def test_a_fifth_are_accredited_with_certificates_that_follow_the_membership(see
     issued = AuditEvent.objects.filter(action=Action.CERTIFICATE_ISSUED)
     assert issued.count() == 60
     assert set(issued.values_list("subject_id", flat=True)) == {str(c.pk) for c in certificates}
+
+
+def test_employers_with_api_keys_that_nobody_holds(seeded):
+    from api.models import ApiKey, EmployerClient
+
+    employers = EmployerClient.objects.count()
+    assert employers == Organisation.objects.count() >= 300
+    keys = list(ApiKey.objects.all())
+    assert employers <= len(keys) < 2 * employers
+    assert len({k.digest for k in keys}) == len(keys)
+    assert all(k.prefix.startswith("ihsm_") and k.is_usable() for k in keys)
+    assert AuditEvent.objects.filter(action=Action.API_KEY_CREATED).count() == len(keys)
+    _checked, broken = audit_chain_verify()
+    assert broken is None
