@@ -210,7 +210,6 @@ def pdf(args: dict) -> dict:
 def webhooks_ready() -> bool:
     try:
         import api.webhooks  # noqa: F401
-
         from api.models import WatchEntry, WebhookEndpoint  # noqa: F401
     except ImportError:
         return False
@@ -220,10 +219,9 @@ def webhooks_ready() -> bool:
 def webhooks_setup(args: dict) -> dict:
     """An employer watching ``count`` active members, with one endpoint: the
     benchmark's local receiver."""
-    from api.webhooks import webhook_endpoint_create
-
     from api.models import WatchEntry
     from api.services import employer_client_create
+    from api.webhooks import webhook_endpoint_create
 
     employer = employer_client_create(
         name="Benchmark webhook receiver", contact_email="hooks@example.org", actor=None
