@@ -229,7 +229,7 @@ def render(results: dict) -> str:
         f"- gunicorn with {results['gunicorn_workers']} sync workers (bench/gunicorn.conf.py), "
         "`DEBUG=false`, `CONN_MAX_AGE=60`, the site's full middleware; wrk from Debian with "
         "bench/lua/random_path.lua picking a random member per request",
-        f"- {results['duration_per_endpoint_s']} s of load per endpoint after a 2 s warm-up; "
+        f"- {results['duration_per_endpoint_s']} s of load per endpoint after a 1 s warm-up; "
         "throughput endpoints with 16 connections, pages with one (their latency is what a "
         "person waits)",
         f"- started {results['started_at']}, took {results['total_seconds']:.0f} s",

@@ -461,7 +461,7 @@ def measure_size(members: int, args, database_url: str, workdir: Path) -> dict:
         result["memory_at_start"] = server.memory()
         for spec in specs:
             # A short warm-up, so every worker has its imports and connection.
-            wrk(spec["template"], spec["values_file"], duration=2, connections=spec["connections"],
+            wrk(spec["template"], spec["values_file"], duration=1, connections=spec["connections"],
                 threads=1, headers=spec.get("headers", ()))  # fmt: skip
             figures = wrk(
                 spec["template"],
@@ -560,7 +560,7 @@ def postgres_version(database_url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
+    parser.add_argument("--duration", type=int, default=8, help="seconds of load per endpoint")
     parser.add_argument("--no-sqlite", action="store_true", help="skip timing seeding on SQLite")
     parser.add_argument(
         "--no-pdf", dest="pdf", action="store_false", help="skip the 200 certificate PDFs"

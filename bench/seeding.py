@@ -881,13 +881,13 @@ class ScaleSeeder:
         for member_id, _, _, _, org_id, number, family in self.paid:
             if org_id is not None:
                 staff.setdefault(org_id, []).append((member_id, number, family))
-        per_employer = round(WATCHED * self.n / 100_000 / max(len(employers), 1))
+        wanted = round(WATCHED * self.n / 100_000)
+        per_employer = -(-wanted // max(len(employers), 1))  # rounded up
         entries = []
         for employer, org_id in employers:
             people = staff.get(org_id, [])
-            for member_id, number, family in self.rnd.sample(
-                people, min(per_employer, len(people))
-            ):
+            take = min(per_employer, len(people), wanted - len(entries))
+            for member_id, number, family in self.rnd.sample(people, max(take, 0)):
                 entries.append(
                     watch_entry(
                         public_id=uuid.UUID(self.uuid_hex()),

@@ -241,3 +241,15 @@ def test_employers_with_api_keys_that_nobody_holds(seeded):
     assert AuditEvent.objects.filter(action=Action.API_KEY_CREATED).count() == len(keys)
     _checked, broken = audit_chain_verify()
     assert broken is None
+
+
+def test_employers_watch_their_own_staff(seeded):
+    from api.models import WatchEntry
+
+    entries = list(WatchEntry.objects.select_related("employer", "member__organisation"))
+    assert 100 <= len(entries) <= 150  # 50,000 at 100,000 members, in proportion
+    for entry in entries:
+        assert entry.member.organisation.name == entry.employer.name
+        assert entry.membership_number == entry.member.membership_number
+    pairs = {(e.employer_id, e.member_id) for e in entries}
+    assert len(pairs) == len(entries)
