@@ -171,6 +171,9 @@ def _status_list_index() -> int:
 
 
 def _membership_suspension_reason(member: Member) -> str:
+    """Shown on the public verification page, so it says no more than the register would."""
+    if member.status == Status.DECEASED:
+        return "Membership ended"
     return f"Membership {member.get_status_display().lower()}"
 
 
@@ -342,7 +345,8 @@ def certificates_follow_membership(
         if member.status in MEMBERSHIP_REVOKES:
             certificate.status = CertificateStatus.REVOKED
             certificate.suspended_by = ""
-            certificate.status_reason = f"Removed from the register: {reason}".rstrip(": ")
+            # The staff's own reason stays in the audit log; the public page says only this.
+            certificate.status_reason = "Removed from the register"
             action = Action.CERTIFICATE_REVOKED
         elif member.status in MEMBERSHIP_KEEPS:
             if certificate.suspended_by != SuspendedBy.MEMBERSHIP:

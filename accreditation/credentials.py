@@ -99,7 +99,8 @@ def retired_keys() -> tuple[OKPKey, ...]:
 
 
 def _public_jwk(key: OKPKey) -> dict:
-    return {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": ALG, "use": "sig"}
+    # The same kid as the credential's JWT header, so JWKS clients find the key by it.
+    return {**key.as_dict(private=False), "kid": _key_id(key), "alg": ALG, "use": "sig"}
 
 
 def jwks() -> dict:
@@ -126,8 +127,9 @@ def did_document() -> dict:
         ],
         "id": did,
         "verificationMethod": methods,
-        # Only the current key signs new credentials; retired keys only verify old ones.
-        "assertionMethod": [_key_id(current)],
+        # Verifiers look for the signing key here, so retired keys stay listed to keep
+        # earlier credentials verifiable; only the current key's private half exists.
+        "assertionMethod": [method["id"] for method in methods],
         "authentication": [],
     }
 
@@ -143,12 +145,19 @@ def verification_url(certificate: Certificate) -> str:
     return f"{settings.SITE_URL}/verify/{certificate.public_id}"
 
 
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _start_of(day: dt.date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
+    """The start of a UK day, in UTC (an hour earlier in summer time)."""
+    return _utc(dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone()))
 
 
 def _end_of(day: dt.date) -> str:
-    return f"{day.isoformat()}T23:59:59Z"
+    return _utc(
+        dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=timezone.get_current_timezone())
+    )
 
 
 def credential_build(certificate: Certificate) -> dict:
@@ -284,15 +293,23 @@ class CredentialVerification:
         return passed
 
 
+# Our credentials are a few kilobytes; anything far larger is not one of them.
+MAX_PASTED_CHARS = 20_000
+
+
 def _token_from(text: str) -> str:
     text = text.strip()
+    if len(text) > MAX_PASTED_CHARS:
+        return ""
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ""
         ident = data.get("id", "") if isinstance(data, dict) else ""
-        return ident[len(ENVELOPE_PREFIX) :] if ident.startswith(ENVELOPE_PREFIX) else ""
+        if not isinstance(ident, str) or not ident.startswith(ENVELOPE_PREFIX):
+            return ""
+        return ident[len(ENVELOPE_PREFIX) :]
     return text.removeprefix(ENVELOPE_PREFIX)
 
 
@@ -312,7 +329,9 @@ def credential_verify(text: str, *, now: dt.datetime | None = None) -> Credentia
     try:
         header = _header(token)
         kid = header.get("kid", "")
-    except (ValueError, IndexError, AttributeError):
+        if not isinstance(kid, str):
+            raise ValueError(kid)
+    except (ValueError, IndexError, AttributeError, TypeError, RecursionError):
         result.add("Signature", False, "This is not a signed credential (a VC-JWT).")
         return result
     key = _keys_by_id().get(kid)

@@ -9,6 +9,7 @@ maps each input that was wrong (dotted paths for nested items, e.g.
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -21,6 +22,8 @@ MESSAGES = {
     "invalid": "Some of what was sent is not valid; see field_errors.",
     "not_found": "Not found.",
     "server_error": "Something went wrong on our side. It has been logged; please try again.",
+    "too_big": "The request body is too large.",
+    "bad_request": "The request could not be read.",
 }
 
 
@@ -63,6 +66,11 @@ def _code(exc: exceptions.APIException) -> str:
 
 
 def api_exception_handler(exc, context):
+    # Django's guards on oversized or malformed requests, in the one shape (not a 500).
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("too_big", MESSAGES["too_big"]), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body("bad_request", MESSAGES["bad_request"]), status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         # Anything unexpected: log it with its traceback and answer in the one shape.

@@ -54,7 +54,10 @@ STATUS_MEANING = {
 
 
 def normalise_number(number: str) -> str:
-    return re.sub(r"\s+", "", number or "").upper()[:40]
+    """Membership numbers are letters and digits; anything else (a NUL byte, which
+    PostgreSQL refuses in text) can match no one, so it becomes the empty string."""
+    number = re.sub(r"\s+", "", number or "").upper()[:40]
+    return number if number.isascii() and number.isalnum() else ""
 
 
 def normalise_name(name: str) -> str:
@@ -310,7 +313,7 @@ def register_search(*, q: str) -> QuerySet[Member]:
 
 def register_entry(*, membership_number: str) -> Member:
     """One register entry by number; anyone not on the register does not exist."""
-    return register_members().get(membership_number=membership_number)
+    return register_members().get(membership_number=normalise_number(membership_number) or "-")
 
 
 @dataclass(frozen=True)

@@ -221,8 +221,9 @@ def lookups_log(
                 user=user,
                 channel=channel,
                 member_id=record.member_id,
-                membership_number=record.membership_number[:40],
-                family_name=record.family_name[:150],
+                # As typed, less NUL bytes, which PostgreSQL refuses in text.
+                membership_number=record.membership_number.replace("\x00", "")[:40],
+                family_name=record.family_name.replace("\x00", "")[:150],
                 result=record.result,
                 status=record.status,
                 on_date=record.on_date,

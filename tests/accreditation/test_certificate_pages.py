@@ -1,6 +1,7 @@
 """Certificate pages: the public verification page and credential checker, the
 member's certificate and downloads, the dashboard, and the registrar's actions."""
 
+import base64
 import datetime as dt
 import json
 
@@ -266,3 +267,30 @@ def test_registrar_pages_are_404_for_members(client, certificate, member):
     assert client.post(url, {"action": "revoke", "reason": "x"}).status_code == 404
     certificate.refresh_from_db()
     assert certificate.status == "valid"
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        '{"id": 5}',
+        '{"id": null}',
+        "[" * 20_000 + "]" * 20_000,
+        "{" + '"a":' * 10 + "}",
+        base64.urlsafe_b64encode(b'{"alg": "EdDSA", "kid": ["x"]}').decode().rstrip("=") + ".e30.x",
+        base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode().rstrip("=") + ".e30.x",
+    ],
+)
+def test_odd_pastes_are_refused_in_words_never_a_server_error(client, db, pasted):
+    response = client.post(reverse("verify_credential"), {"credential": pasted})
+    assert response.status_code in (200, 400)
+    assert "not valid" in response.text or "There is a problem" in response.text
+
+
+def test_a_removal_reason_is_never_shown_publicly(client, certificate, registrar):
+    from members import services as member_services
+
+    member_services.member_remove(
+        member=certificate.member, actor=registrar, reason="Confidential HR matter"
+    )
+    page = client.get(verify_url(certificate)).text
+    assert "Removed from the register" in page and "Confidential HR matter" not in page

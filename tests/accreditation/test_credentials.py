@@ -3,6 +3,7 @@ Bitstring Status Lists. Signed with joserfc; verified here with PyJWT, a
 different JOSE library, using only what the site publishes."""
 
 import base64
+import datetime as dt
 import gzip
 import json
 import os
@@ -181,13 +182,14 @@ def test_the_management_command_creates_and_rotates_keys(settings, tmp_path, cer
     assert new_kid != old_kid
     document = client.get("/.well-known/did.json").json()
     assert [m["id"] for m in document["verificationMethod"]] == [new_kid, old_kid]
-    assert document["assertionMethod"] == [new_kid]  # the old key only verifies
+    # Both stay assertion methods, so standard verifiers accept earlier credentials.
+    assert document["assertionMethod"] == [new_kid, old_kid]
     assert all("d" not in m["publicKeyJwk"] for m in document["verificationMethod"])
     # Both credentials still verify, with either library.
     assert pyjwt_verify(client, old_token)["jti"] == pyjwt_verify(client, new_token)["jti"]
     assert credentials.credential_verify(old_token).valid
     keys = client.get("/.well-known/jwks.json").json()["keys"]
-    assert [k["kid"] for k in keys] == [new_kid.split("#")[1], old_kid.split("#")[1]]
+    assert [k["kid"] for k in keys] == [new_kid, old_kid]
 
 
 def test_did_document_and_jwks_are_public(client, signing_key):
@@ -258,3 +260,9 @@ def test_bit_order_and_encoding_follow_the_spec():
     assert spec_decode(encoded) == bits
     assert status_lists.decode_list(encoded) == bits
     assert [spec_bit(bits, i) for i in (0, 1, 9, 131_071)] == [1, 0, 1, 1]
+
+
+def test_credential_dates_are_uk_days_in_utc():
+    assert credentials._start_of(dt.date(2026, 7, 1)) == "2026-06-30T23:00:00Z"  # summer time
+    assert credentials._end_of(dt.date(2026, 7, 1)) == "2026-07-01T22:59:59Z"
+    assert credentials._start_of(dt.date(2026, 12, 1)) == "2026-12-01T00:00:00Z"

@@ -415,3 +415,24 @@ def test_an_unknown_address_answers_any_method_in_the_one_shape(api):
         response = getattr(client, method)("/api/v1/nowhere")
         assert response.status_code == 404, method
         assert response.json()["code"] == "not_found"
+
+
+def test_a_nul_byte_or_symbols_in_a_number_match_no_one(employer_api, member, client):
+    for number in (f"\x00{member.membership_number}", f"{member.membership_number}'--"):
+        response = employer_api.get(url(number, member.user.family_name))
+        assert response.status_code == 404 and response.json()["code"] == "no_match"
+    assert client.get(f"/register/{member.membership_number}%00/").status_code == 404
+    wrong_name = employer_api.get(url(member.membership_number, "Sm\x00ith"))
+    assert wrong_name.status_code == 400 and wrong_name.json()["code"] == "invalid"
+    assert employer_api.get("/api/v1/register?q=Sm%00ith").status_code in (200, 400)
+    assert client.get("/register/?q=Sm%00ith").status_code in (200, 400)
+
+
+def test_oversized_and_malformed_requests_are_4xx_in_the_one_shape(employer_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    checks = [{"membership_number": "1", "family_name": "X" * 50}] * 30
+    big = employer_api.post("/api/v1/verify/bulk", {"checks": checks}, format="json")
+    assert big.status_code == 413 and big.json()["code"] == "too_big"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    many = employer_api.get("/api/v1/verify/1?" + "&".join(f"f{n}=1" for n in range(10)))
+    assert many.status_code == 400 and many.json()["code"] == "bad_request"
