@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import F, OuterRef, Q, QuerySet
-from django.db.models.functions import JSONObject, Upper
+from django.db.models import CharField, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, JSONObject, LPad, Upper
 
 from accreditation.selectors import current_certificates
 from api.expressions import JSONArraySubquery
@@ -285,8 +285,20 @@ def register_members() -> QuerySet[Member]:
         )
         .select_related("user", "grade", "organisation")
         .annotate(sort_family=Upper("user__family_name"), sort_given=Upper("user__given_name"))
+        # One unique key in name order: DRF's cursor pages on its first ordering
+        # field alone, so a name shared by more than a page of members would loop.
+        .annotate(
+            sort_key=Concat(
+                "sort_family",
+                Value("\t"),
+                "sort_given",
+                Value("\t"),
+                LPad(Cast("pk", CharField()), 12, Value("0")),
+                output_field=CharField(),
+            )
+        )
         .annotate(**accreditations_annotations(on=member_services.local_today()))
-        .order_by("sort_family", "sort_given", "pk")
+        .order_by("sort_key")
     )
 
 

@@ -119,7 +119,7 @@ class BulkVerifyView(APIView):
 
 
 class RegisterPagination(ApiCursorPagination):
-    ordering = ("sort_family", "sort_given", "pk")
+    ordering = ("sort_key",)
 
 
 class RegisterView(generics.ListAPIView):
