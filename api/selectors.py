@@ -191,7 +191,11 @@ def members_on(*, on: dt.date, today: dt.date):
 def _sanctions(member: Member) -> list[Sanction]:
     if member.status_on == Status.SUSPENDED:
         # The end date is known for a suspension still in force today.
-        until = member.suspended_until if member.status == Status.SUSPENDED else None
+        # The planned end belongs to the current suspension only, not an earlier one.
+        current = (
+            member.status == Status.SUSPENDED and member.status_on_since == member.status_since
+        )
+        until = member.suspended_until if current else None
         return [
             Sanction(
                 kind="suspension",

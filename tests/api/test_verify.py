@@ -436,3 +436,29 @@ def test_oversized_and_malformed_requests_are_4xx_in_the_one_shape(employer_api,
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
     many = employer_api.get("/api/v1/verify/1?" + "&".join(f"f{n}=1" for n in range(10)))
     assert many.status_code == 400 and many.json()["code"] == "bad_request"
+
+
+def test_a_past_suspension_never_shows_the_current_ones_end(employer_api, clock, registrar):
+    member = make_active_member(clock, registrar)
+    clock.set(dt.date(2026, 5, 1))
+    member_services.member_suspend(
+        member=member,
+        actor=registrar,
+        reason="First",
+        starts_on=dt.date(2026, 5, 1),
+        ends_on=dt.date(2026, 5, 31),
+    )
+    clock.set(dt.date(2026, 6, 1))
+    member_services.membership_daily_run(today=dt.date(2026, 6, 1))
+    clock.set(dt.date(2026, 8, 1))
+    member_services.member_suspend(
+        member=member,
+        actor=registrar,
+        reason="Second",
+        starts_on=dt.date(2026, 8, 1),
+        ends_on=dt.date(2026, 9, 30),
+    )
+    assert _status_of(employer_api, member)["sanctions"][0]["until"] == "2026-09-30"
+    earlier = _status_of(employer_api, member, dt.date(2026, 5, 15))
+    assert earlier["sanctions"][0]["reason"] == "First"
+    assert earlier["sanctions"][0]["until"] is None
