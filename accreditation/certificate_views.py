@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.throttling import BaseThrottle
 
 from accreditation import certificates, credentials, renewals, selectors, status_lists
 from accreditation.certificate_forms import CertificateActionForm, CredentialCheckForm
@@ -32,7 +33,9 @@ Status = Certificate.Status
 
 def _rate_limited(request: HttpRequest) -> bool:
     """True once an address has made VERIFY_RATE_PER_MINUTE public checks this minute."""
-    key = f"verify-rate:{request.META.get('REMOTE_ADDR', '')}"
+    # The client's address as DRF's throttles read it: X-Forwarded-For is trusted
+    # only for the TRUSTED_PROXY_COUNT proxies in front of us, else REMOTE_ADDR.
+    key = f"verify-rate:{BaseThrottle().get_ident(request)}"
     cache.add(key, 0, timeout=60)
     try:
         count = cache.incr(key)

@@ -294,3 +294,20 @@ def test_a_removal_reason_is_never_shown_publicly(client, certificate, registrar
     )
     page = client.get(verify_url(certificate)).text
     assert "Removed from the register" in page and "Confidential HR matter" not in page
+
+
+def test_behind_a_trusted_proxy_each_visitor_has_their_own_limit(client, certificate, settings):
+    settings.VERIFY_RATE_PER_MINUTE = 2
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    from rest_framework.settings import api_settings
+
+    api_settings.reload()
+    try:
+        for visitor in ("203.0.113.1", "203.0.113.2"):
+            codes = [
+                client.get(verify_url(certificate), HTTP_X_FORWARDED_FOR=visitor).status_code
+                for _ in range(3)
+            ]
+            assert codes == [200, 200, 429], visitor
+    finally:
+        api_settings.reload()
