@@ -224,7 +224,8 @@ def render(results: dict) -> str:
         "## The machine and the run",
         "",
         f"- {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB memory, {m['os']}; "
-        f"**a 2-core machine**, shared with other work except during the measured run",
+        f"**a {m['cores']}-core machine**; load average when the run started "
+        f"{', '.join(str(x) for x in m.get('load_at_start', []))} (1, 5, 15 minutes)",
         f"- {m.get('database', 'PostgreSQL')} on the same machine, over loopback; Python {m['python']}",
         f"- gunicorn with {results['gunicorn_workers']} sync workers (bench/gunicorn.conf.py), "
         "`DEBUG=false`, `CONN_MAX_AGE=60`, the site's full middleware; wrk from Debian with "
@@ -232,7 +233,8 @@ def render(results: dict) -> str:
         f"- {results['duration_per_endpoint_s']} s of load per endpoint after a 1 s warm-up; "
         "throughput endpoints with 16 connections, pages with one (their latency is what a "
         "person waits)",
-        f"- started {results['started_at']}, took {results['total_seconds']:.0f} s",
+        f"- `{results['command']}` started {results['started_at']}, took "
+        f"{results['total_seconds']:.0f} s",
         "",
         "To reproduce: `make bench` (needs a PostgreSQL server; the database in "
         "`BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/benchdata`, is "
