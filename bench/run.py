@@ -322,7 +322,11 @@ def webhooks(env: dict, *, count: int = 10_000, workers: int = 2, limit: int = 1
             for process in processes:
                 process.terminate()
             for process in processes:
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # still inside a task: stop it
+                    process.kill()
+                    process.wait()
         elapsed = (receiver.last or time.perf_counter()) - started
     counts = probe(env, "webhooks_count")
     return {
