@@ -24,6 +24,7 @@ from members import documents
 from members import services as member_services
 from members.models import User
 from members.numbering import number_next
+from members.selectors import registrar_emails
 from members.stripe_billing import _field, stripe_customer_for
 from members.stripe_gateway import stripe_client
 from members.tasks import send_email
@@ -93,19 +94,11 @@ def _email(fee: ApplicationFee, template: str, to: list[str] | None = None, **ex
     )
 
 
-def _registrar_emails() -> list[str]:
-    return list(
-        User.objects.filter(is_staff=True, is_active=True)
-        .order_by("email")
-        .values_list("email", flat=True)
-    )
-
-
 def _settled(fee: ApplicationFee, *, actor: User | None, reason: str = "") -> None:
     """Record, tell the member, and tell the registrars an assessor can now be assigned."""
     _audit(fee, actor=actor, reason=reason)
     _email(fee, "fee_paid")
-    registrars = _registrar_emails()
+    registrars = registrar_emails()
     if registrars and fee.application.state == Application.State.SUBMITTED:
         _email(fee, "to_assign", to=registrars)
 
@@ -192,7 +185,7 @@ def fee_session_apply(session) -> ApplicationFee | None:
         reference = _field(session, "payment_intent") or session.id
         if fee.state != ApplicationFee.State.DUE:
             if fee.reference != reference:
-                _email(fee, "fee_refund", to=_registrar_emails(), reference=reference)
+                _email(fee, "fee_refund", to=registrar_emails(), reference=reference)
             return fee
         fee.state = ApplicationFee.State.PAID
         fee.method = ApplicationFee.Method.STRIPE

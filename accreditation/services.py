@@ -45,6 +45,7 @@ from audit.services import audit_record
 from cpd import returns as cpd_returns
 from cpd.models import Entry, Standard
 from members.models import GradeChange, ManagementLevel, Member, Status, User
+from members.selectors import registrar_emails
 from members.tasks import send_email
 
 SUBJECT_TYPE = "accreditation.application"
@@ -125,14 +126,6 @@ def _email(*, to: list[str], template: str, context: dict) -> None:
     )
 
 
-def _registrar_emails() -> list[str]:
-    return list(
-        User.objects.filter(is_staff=True, is_active=True)
-        .order_by("email")
-        .values_list("email", flat=True)
-    )
-
-
 def _email_member(application: Application, template: str, **context) -> None:
     _email(
         to=[application.member.user.email],
@@ -143,7 +136,7 @@ def _email_member(application: Application, template: str, **context) -> None:
 
 def _email_registrars(application: Application, template: str, **context) -> None:
     _email(
-        to=_registrar_emails(),
+        to=registrar_emails(),
         template=template,
         context={"application": application, **context},
     )

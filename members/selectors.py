@@ -280,3 +280,12 @@ def audit_event_changes(event) -> list[tuple[str, str | None, str]]:
         )
         for key in keys
     ]
+
+
+def registrar_emails() -> list[str]:
+    """Where news for the registrars goes: every active staff user."""
+    return list(
+        User.objects.filter(is_staff=True, is_active=True)
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
