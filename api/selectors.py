@@ -18,21 +18,48 @@ from django.db.models import CharField, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat, JSONObject, LPad, Upper
 
 from accreditation.selectors import current_certificates
-from api.expressions import JSONArraySubquery
-from api.models import ApiKey, LookupChannel, LookupResult, VerificationLookup, api_key_digest
+from api.compiled import PLACEHOLDER, compiled
+from api.models import (
+    ApiKey,
+    EmployerClient,
+    LookupChannel,
+    LookupResult,
+    VerificationLookup,
+    api_key_digest,
+)
 from cpd.returns import ReturnStanding, return_standing_annotations, return_standing_from
 from members import services as member_services
+from members.expressions import JSONArraySubquery
 from members.models import GOOD_STANDING, Member, Status
 from members.selectors import member_period_on_annotations, member_status_on_annotations
 
 # --- Keys -------------------------------------------------------------------------
 
 
+KEY_FIELDS = [field.attname for field in ApiKey._meta.concrete_fields]
+EMPLOYER_FIELDS = [field.attname for field in EmployerClient._meta.concrete_fields]
+
+
+def _key_query() -> QuerySet:
+    employer = [f"employer__{name}" for name in EMPLOYER_FIELDS]
+    return ApiKey.objects.filter(digest=PLACEHOLDER).values(*KEY_FIELDS, *employer)
+
+
 def api_key_find(*, raw: str) -> ApiKey | None:
-    """The key whose digest matches, with its employer (one query), or None."""
+    """The key whose digest matches, with its employer (one query), or None.
+    Every API call starts here, so the query is compiled once (``api.compiled``)."""
     if len(raw) > 200:
         return None
-    return ApiKey.objects.select_related("employer").filter(digest=api_key_digest(raw)).first()
+    query = compiled("api_key_find", None, _key_query)
+    rows = query.rows(api_key_digest(raw))
+    if not rows:
+        return None
+    [row] = rows
+    key = ApiKey.from_db(query.using, KEY_FIELDS, [row[name] for name in KEY_FIELDS])
+    key.employer = EmployerClient.from_db(
+        query.using, EMPLOYER_FIELDS, [row[f"employer__{name}"] for name in EMPLOYER_FIELDS]
+    )
+    return key
 
 
 # --- Verification -----------------------------------------------------------------
@@ -114,7 +141,7 @@ def accreditations_annotations(*, on: dt.date) -> dict:
     return {"accreditation_rows": JSONArraySubquery(certificates)}
 
 
-def _accreditations(member: Member) -> list[Accreditation]:
+def _accreditations(rows: list[dict]) -> list[Accreditation]:
     accreditations = [
         Accreditation(
             scheme=row["scheme"],
@@ -126,7 +153,7 @@ def _accreditations(member: Member) -> list[Accreditation]:
             # SQLite gives the UUID's 32 hex digits, PostgreSQL the dashed form.
             certificate_id=str(uuid.UUID(row["certificate_id"])),
         )
-        for row in member.accreditation_rows
+        for row in rows
     ]
     return sorted(accreditations, key=lambda a: (a.valid_from, a.certificate_id), reverse=True)
 
@@ -177,64 +204,84 @@ class Check:
     verification: Verification | None
 
 
-def members_on(*, on: dt.date, today: dt.date):
-    """Members with everything a verification shows as of ``on``, as annotations."""
-    return (
-        Member.objects.select_related("user", "grade")
-        .annotate(**member_status_on_annotations(on=on))
-        .annotate(**member_period_on_annotations(on=on))
-        .annotate(**return_standing_annotations(today=min(on, today)))
-        .annotate(**accreditations_annotations(on=on))
+# The member's own columns a verification shows, read with the annotations below.
+VERIFICATION_FIELDS = (
+    "pk",
+    "membership_number",
+    "status",
+    "status_since",
+    "suspended_until",
+    "user__given_name",
+    "user__family_name",
+    "grade__name",
+    "grade__post_nominals",
+)
+
+
+def members_on(*, on: dt.date, today: dt.date) -> QuerySet:
+    """Members with everything a verification shows as of ``on``, as ``values()``
+    rows: ``VERIFICATION_FIELDS`` and the annotations. Read one with ``verification_of``."""
+    annotations = {
+        **member_status_on_annotations(on=on),
+        **member_period_on_annotations(on=on),
+        **return_standing_annotations(today=min(on, today)),
+        **accreditations_annotations(on=on),
+    }
+    return Member.objects.annotate(**annotations).values(*VERIFICATION_FIELDS, *annotations)
+
+
+def _member_on(*, number: str, on: dt.date, today: dt.date) -> list[dict]:
+    """``members_on`` for one membership number, compiled once per date."""
+    query = compiled(
+        "members_on",
+        (on, today),
+        lambda: members_on(on=on, today=today).filter(membership_number=PLACEHOLDER),
     )
+    return query.rows(number)
 
 
-def _sanctions(member: Member) -> list[Sanction]:
-    if member.status_on == Status.SUSPENDED:
+def _sanctions(row: dict, event: dict) -> list[Sanction]:
+    since = dt.date.fromisoformat(event["since"])
+    if event["status"] == Status.SUSPENDED:
         # The end date is known for a suspension still in force today.
         # The planned end belongs to the current suspension only, not an earlier one.
-        current = (
-            member.status == Status.SUSPENDED and member.status_on_since == member.status_since
-        )
-        until = member.suspended_until if current else None
+        current = row["status"] == Status.SUSPENDED and since == row["status_since"]
         return [
             Sanction(
                 kind="suspension",
                 words="Suspended",
-                since=member.status_on_since,
-                until=until,
-                reason=member.status_on_reason,
+                since=since,
+                until=row["suspended_until"] if current else None,
+                reason=event["reason"],
             )
         ]
-    if member.status_on == Status.REMOVED:
+    if event["status"] == Status.REMOVED:
         # Removal is stated; its reason stays between the member and the registrar.
         return [
             Sanction(
-                kind="removal",
-                words="Removed from membership",
-                since=member.status_on_since,
-                until=None,
-                reason="",
+                kind="removal", words="Removed from membership", since=since, until=None, reason=""
             )
         ]
     return []
 
 
-def verification_of(member: Member, *, on: dt.date, today: dt.date) -> Verification:
-    """The verification of a member read through ``members_on`` (no further query)."""
-    status = Status(member.status_on) if member.status_on else None
+def verification_of(row: dict, *, on: dt.date, today: dt.date) -> Verification:
+    """The verification of a member from a ``members_on`` row (no further query)."""
+    event = row["status_on_event"]
+    status = Status(event["status"]) if event else None
     return Verification(
-        membership_number=member.membership_number,
-        given_name=member.user.given_name,
-        family_name=member.user.family_name,
+        membership_number=row["membership_number"],
+        given_name=row["user__given_name"],
+        family_name=row["user__family_name"],
         on=on,
         status=status,
-        status_since=member.status_on_since,
-        grade_name=member.grade.name,
-        post_nominals=member.grade.post_nominals,
-        valid_until=member.valid_until_on if status else None,
-        cpd=return_standing_from(member, today=min(on, today)),
-        sanctions=_sanctions(member),
-        accreditations=_accreditations(member),
+        status_since=dt.date.fromisoformat(event["since"]) if event else None,
+        grade_name=row["grade__name"],
+        post_nominals=row["grade__post_nominals"],
+        valid_until=row["valid_until_on"] if status else None,
+        cpd=return_standing_from(row, today=min(on, today)),
+        sanctions=_sanctions(row, event) if event else [],
+        accreditations=_accreditations(row["accreditation_rows"]),
     )
 
 
@@ -243,26 +290,29 @@ def members_check(*, pairs: list[tuple[str, str]], on: dt.date, today: dt.date) 
     in one query however many pairs there are."""
     numbers = {normalise_number(number) for number, _ in pairs}
     numbers.discard("")
-    found = {
-        member.membership_number: member
-        for member in members_on(on=on, today=today).filter(membership_number__in=numbers)
-    }
+    if len(numbers) == 1:
+        rows = _member_on(number=next(iter(numbers)), on=on, today=today)
+    else:
+        rows = (
+            members_on(on=on, today=today).filter(membership_number__in=numbers) if numbers else []
+        )
+    found = {row["membership_number"]: row for row in rows}
     checks = []
     for number, family_name in pairs:
-        member = found.get(normalise_number(number))
-        if member is None:
+        row = found.get(normalise_number(number))
+        if row is None:
             result, verification = LookupResult.UNKNOWN_NUMBER, None
-        elif normalise_name(member.user.family_name) != normalise_name(family_name):
+        elif normalise_name(row["user__family_name"]) != normalise_name(family_name):
             result, verification = LookupResult.NAME_MISMATCH, None
         else:
             result = LookupResult.FOUND
-            verification = verification_of(member, on=on, today=today)
+            verification = verification_of(row, on=on, today=today)
         checks.append(
             Check(
                 membership_number=number,
                 family_name=family_name,
                 result=result,
-                member_id=member.pk if verification else None,
+                member_id=row["pk"] if verification else None,
                 verification=verification,
             )
         )
@@ -389,7 +439,7 @@ def register_entries(members) -> list[RegisterEntry]:
                 organisation=(member.organisation_name or None) if show_workplace else None,
                 town=(member.town or None) if show_workplace else None,
                 sanctions=sanctions,
-                accreditations=_accreditations(member),
+                accreditations=_accreditations(member.accreditation_rows),
             )
         )
     return entries

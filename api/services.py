@@ -213,26 +213,29 @@ def lookups_log(
 ) -> None:
     """Write one log row per check, in one INSERT however many there are."""
     at = timezone.now()
-    VerificationLookup.objects.bulk_create(
-        [
-            VerificationLookup(
-                employer=employer,
-                api_key=api_key,
-                user=user,
-                channel=channel,
-                member_id=record.member_id,
-                # As typed, less NUL bytes, which PostgreSQL refuses in text.
-                membership_number=record.membership_number.replace("\x00", "")[:40],
-                family_name=record.family_name.replace("\x00", "")[:150],
-                result=record.result,
-                status=record.status,
-                on_date=record.on_date,
-                at=at,
-            )
-            for record in records
-        ],
-        batch_size=1000,
-    )
+    lookups = [
+        VerificationLookup(
+            employer=employer,
+            api_key=api_key,
+            user=user,
+            channel=channel,
+            member_id=record.member_id,
+            # As typed, less NUL bytes, which PostgreSQL refuses in text.
+            membership_number=record.membership_number.replace("\x00", "")[:40],
+            family_name=record.family_name.replace("\x00", "")[:150],
+            result=record.result,
+            status=record.status,
+            on_date=record.on_date,
+            at=at,
+        )
+        for record in records
+    ]
+    if len(lookups) == 1:
+        # One row needs no transaction: bulk_create would wrap its INSERT in
+        # BEGIN and COMMIT, two more round trips on every single check.
+        lookups[0].save(force_insert=True)
+    else:
+        VerificationLookup.objects.bulk_create(lookups, batch_size=1000)
 
 
 # --- Verification ---------------------------------------------------------------

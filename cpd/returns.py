@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from cpd.models import AnnualReturn, AuditCase, AuditSample, ReturnReminder
 from cpd.selectors import CPDYear, Progress, cpd_progress, cpd_year_containing, cpd_year_starting
 from cpd.services import CPDError
 from members import services as membership
+from members.expressions import JSONArraySubquery
 from members.models import Member, Status, StatusEvent, User
 from members.tasks import send_email
 
@@ -172,29 +174,36 @@ def _standing_years(today: dt.date) -> tuple[CPDYear, CPDYear]:
 def return_standing_annotations(*, today: dt.date) -> dict:
     """What ``return_standing`` reads, as expressions on ``Member``: annotate a
     queryset with them to know the standing of any number of members in the
-    same one query (the employer API does, for 1,000 members at once)."""
-    annotations = {}
-    for tag, year in zip(("ended", "before"), _standing_years(today), strict=True):
-        sent = AnnualReturn.objects.filter(
-            member=OuterRef("pk"),
-            year_starts_on=year.starts_on,
-            state=AnnualReturn.State.SUBMITTED,
-        )
-        annotations[f"cpd_{tag}_sent"] = Exists(sent)
-        annotations[f"cpd_{tag}_met"] = Exists(sent.filter(meets_requirement=True))
-        annotations[f"cpd_{tag}_was_member"] = Exists(
-            StatusEvent.objects.filter(
-                member=OuterRef("pk"), to_status=Status.ACTIVE, effective_date__lte=year.ends_on
-            )
-        )
-        annotations[f"cpd_{tag}_failed_audit"] = Exists(
+    same one query (the employer API does, for 1,000 members at once).
+
+    Three subqueries cover both candidate years, each reading a member's few
+    rows by index: ``EXISTS`` per year and fact would be six, and PostgreSQL
+    turns an ``EXISTS`` over many members into a hashed subplan that reads
+    the whole table."""
+    starts = [year.starts_on for year in _standing_years(today)]
+    return {
+        # The returns sent for those years, and whether each met the requirement.
+        "cpd_returns": JSONArraySubquery(
+            AnnualReturn.objects.filter(
+                member=OuterRef("pk"),
+                year_starts_on__in=starts,
+                state=AnnualReturn.State.SUBMITTED,
+            ).values(item=JSONObject(year=F("year_starts_on"), met=F("meets_requirement")))
+        ),
+        # A year ending before this date needed no return.
+        "cpd_first_active": Subquery(
+            StatusEvent.objects.filter(member=OuterRef("pk"), to_status=Status.ACTIVE)
+            .order_by("effective_date")
+            .values("effective_date")[:1]
+        ),
+        "cpd_failed_audits": JSONArraySubquery(
             AuditCase.objects.filter(
                 member=OuterRef("pk"),
-                sample__year_starts_on=year.starts_on,
+                sample__year_starts_on__in=starts,
                 state=AuditCase.State.DOES_NOT_MEET,
-            )
-        )
-    return annotations
+            ).values(item=JSONObject(year=F("sample__year_starts_on")))
+        ),
+    }
 
 
 def return_standing_from(values, *, today: dt.date) -> ReturnStanding:
@@ -208,17 +217,22 @@ def return_standing_from(values, *, today: dt.date) -> ReturnStanding:
     def get(name: str):
         return values[name] if isinstance(values, dict) else getattr(values, name)
 
+    # JSON has the dates as ISO strings; SQLite's booleans are 0 and 1.
+    met = {row["year"]: bool(row["met"]) for row in get("cpd_returns")}
+    failed = {row["year"] for row in get("cpd_failed_audits")}
+    first_active = get("cpd_first_active")
     just_ended, before = _standing_years(today)
-    if today > return_due_on(just_ended) or get("cpd_ended_sent"):
-        year, tag = just_ended, "ended"
+    if today > return_due_on(just_ended) or just_ended.starts_on.isoformat() in met:
+        year = just_ended
     else:
-        year, tag = before, "before"
-    if not get(f"cpd_{tag}_sent"):
-        was_member = get(f"cpd_{tag}_was_member")
+        year = before
+    key = year.starts_on.isoformat()
+    if key not in met:
+        was_member = first_active is not None and first_active <= year.ends_on
         return ReturnStanding(year, Standing.NOT_RETURNED if was_member else Standing.NOT_REQUIRED)
-    if get(f"cpd_{tag}_failed_audit"):
+    if key in failed:
         return ReturnStanding(year, Standing.FAILED_AUDIT)
-    if not get(f"cpd_{tag}_met"):
+    if not met[key]:
         return ReturnStanding(year, Standing.SHORT)
     return ReturnStanding(year, Standing.ACCEPTED)
 

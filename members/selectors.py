@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils.dateformat import format as date_format
 
 from members import services
@@ -53,16 +54,14 @@ def member_status_on(*, member: Member, on: dt.date) -> Status | None:
 
 
 def member_status_on_annotations(*, on: dt.date) -> dict[str, Subquery]:
-    """``member_status_on`` as expressions on ``Member``, to read the status on a
-    date of any number of members in one query: ``status_on`` (None before
-    joining), and the in-force event's ``status_on_since`` (its effective date)
-    and ``status_on_reason``."""
+    """``member_status_on`` as an expression on ``Member``, to read the status on
+    a date of any number of members in one query: ``status_on_event`` is the
+    in-force event as ``{"status", "since", "reason"}`` (``since`` an ISO date),
+    or None before joining. One subquery, not one per field: a bulk check pays
+    for each subquery once per member."""
     events = _status_events_in_force_by(on).filter(member=OuterRef("pk"))
-    return {
-        "status_on": Subquery(events.values("to_status")[:1]),
-        "status_on_since": Subquery(events.values("effective_date")[:1]),
-        "status_on_reason": Subquery(events.values("reason")[:1]),
-    }
+    event = JSONObject(status=F("to_status"), since=F("effective_date"), reason=F("reason"))
+    return {"status_on_event": Subquery(events.values(item=event)[:1], output_field=JSONField())}
 
 
 def member_period_on_annotations(*, on: dt.date) -> dict[str, Subquery]:
