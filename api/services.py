@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from api import selectors
@@ -213,29 +213,71 @@ def lookups_log(
 ) -> None:
     """Write one log row per check, in one INSERT however many there are."""
     at = timezone.now()
-    lookups = [
-        VerificationLookup(
-            employer=employer,
-            api_key=api_key,
-            user=user,
-            channel=channel,
-            member_id=record.member_id,
+    varying = [
+        (
             # As typed, less NUL bytes, which PostgreSQL refuses in text.
-            membership_number=record.membership_number.replace("\x00", "")[:40],
-            family_name=record.family_name.replace("\x00", "")[:150],
-            result=record.result,
-            status=record.status,
-            on_date=record.on_date,
-            at=at,
+            record.membership_number.replace("\x00", "")[:40],
+            record.family_name.replace("\x00", "")[:150],
+            record.result,
+            record.member_id,
+            record.status,
+            record.on_date,
         )
         for record in records
     ]
-    if len(lookups) == 1:
-        # One row needs no transaction: bulk_create would wrap its INSERT in
-        # BEGIN and COMMIT, two more round trips on every single check.
-        lookups[0].save(force_insert=True)
-    else:
-        VerificationLookup.objects.bulk_create(lookups, batch_size=1000)
+    if not varying:
+        return
+    if connection.vendor == "postgresql":
+        # Each column as one array: no model instance per row and a dozen
+        # parameters rather than twelve thousand, a third of bulk_create's time
+        # for a thousand checks. One statement also needs no transaction.
+        columns = [list(column) for column in zip(*varying, strict=True)]
+        constant = [
+            channel,
+            employer.pk,
+            api_key.pk if api_key else None,
+            user.pk if user else None,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_lookups_insert_sql(), [*constant, at, *columns])
+        return
+    VerificationLookup.objects.bulk_create(
+        [
+            VerificationLookup(
+                employer=employer,
+                api_key=api_key,
+                user=user,
+                channel=channel,
+                membership_number=number,
+                family_name=family_name,
+                result=result,
+                member_id=member_id,
+                status=status,
+                on_date=on_date,
+                at=at,
+            )
+            for number, family_name, result, member_id, status, on_date in varying
+        ],
+        batch_size=1000,
+    )
+
+
+def _lookups_insert_sql() -> str:
+    def column(name: str) -> str:
+        return connection.ops.quote_name(VerificationLookup._meta.get_field(name).column)
+
+    names = ", ".join(
+        column(name)
+        for name in (
+            "channel", "employer", "api_key", "user", "at",
+            "membership_number", "family_name", "result", "member", "status", "on_date",
+        )
+    )  # fmt: skip
+    table = connection.ops.quote_name(VerificationLookup._meta.db_table)
+    return (
+        f"INSERT INTO {table} ({names}) SELECT %s, %s, %s, %s, %s, * FROM unnest("  # noqa: S608
+        "%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[], %s::date[])"
+    )
 
 
 # --- Verification ---------------------------------------------------------------

@@ -24,6 +24,12 @@ from members import services as member_services
 
 NO_MATCH = "No member has this membership number and family name."
 
+# One serializer for every single check: DRF deep-copies a serializer's fields
+# (and each nested serializer's) the first time an instance is used, which cost
+# more than the rest of the answer; the copy on this instance is kept. It holds
+# no per-request state.
+VERIFICATION = serializers.VerificationSerializer()
+
 
 # Nobody was a member before the body existed; earlier dates are typing mistakes.
 EARLIEST_ON = dt.date(2000, 1, 1)
@@ -81,7 +87,7 @@ class VerifyView(APIView):
         )
         if check.verification is None:
             raise NotFound(NO_MATCH, code="no_match")
-        return Response(serializers.VerificationSerializer(check.verification).data)
+        return Response(VERIFICATION.to_representation(check.verification))
 
 
 class BulkVerifyView(APIView):
