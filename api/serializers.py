@@ -16,6 +16,10 @@ class ErrorSerializer(serializers.Serializer):
 # --- Verification ---------------------------------------------------------------
 
 
+def _iso(day):
+    return day.isoformat() if day is not None else None
+
+
 class StatusSerializer(serializers.Serializer):
     code = serializers.CharField(
         source="status_code",
@@ -92,6 +96,56 @@ class VerificationSerializer(serializers.Serializer):
     cpd = CPDStandingSerializer()
     accreditations = AccreditationSerializer(many=True)
     sanctions = SanctionSerializer(many=True, help_text="Sanctions in force on the date.")
+
+    def to_representation(self, v) -> dict:
+        """The fields above, written out: DRF's field-by-field walk took longer
+        than everything else in a bulk check of 1,000. The fields still define the
+        schema, and a test holds this to what DRF's walk gives."""
+        return {
+            "membership_number": v.membership_number,
+            "given_name": v.given_name,
+            "family_name": v.family_name,
+            "on": _iso(v.on),
+            "status": {
+                "code": v.status_code,
+                "words": v.status_words,
+                "meaning": v.status_meaning,
+                "since": _iso(v.status_since),
+                "in_good_standing": v.in_good_standing,
+            },
+            "grade": {"name": v.grade_name, "post_nominals": v.post_nominals},
+            "membership": {"valid_until": _iso(v.valid_until)},
+            "cpd": {
+                "year": v.cpd.year.label,
+                "year_starts_on": _iso(v.cpd.year.starts_on),
+                "year_ends_on": _iso(v.cpd.year.ends_on),
+                "returned": v.cpd.standing != "not_returned",
+                "standing": str(v.cpd.standing),
+                "words": v.cpd.words,
+            },
+            "accreditations": [
+                {
+                    "scheme": a.scheme,
+                    "level": a.level,
+                    "post_nominals": a.post_nominals,
+                    "status": a.status,
+                    "valid_from": _iso(a.valid_from),
+                    "valid_until": _iso(a.valid_until),
+                    "certificate_id": str(a.certificate_id),
+                }
+                for a in v.accreditations
+            ],
+            "sanctions": [
+                {
+                    "kind": s.kind,
+                    "words": s.words,
+                    "since": _iso(s.since),
+                    "until": _iso(s.until),
+                    "reason": s.reason,
+                }
+                for s in v.sanctions
+            ],
+        }
 
 
 class VerifyQuerySerializer(serializers.Serializer):
