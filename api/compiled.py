@@ -6,6 +6,12 @@ its SQL changes only with the date; the key lookup's never does. Both are
 compiled once per worker thread and then run with the new value in place of
 ``PLACEHOLDER``. The rows go through the compiler's own converters, so they
 are exactly what the queryset's ``values()`` would have given.
+
+On PostgreSQL they are also prepared: planning the verification query took
+five times as long as running it (about 1 ms against 0.2 ms of the server's
+time). Django binds parameters on the client, which leaves nothing to
+prepare, so these queries alone run on a server-binding cursor, which psycopg
+prepares (``prepare_threshold`` in ``config.settings``).
 """
 
 import threading
@@ -42,12 +48,26 @@ class CompiledQuery:
         params = list(self.params)
         for slot in self.slots:
             params[slot] = value
-        with connections[self.using].cursor() as cursor:
+        with _cursor(connections[self.using]) as cursor:
             cursor.execute(self.sql, params)
             fetched = [row[: self.compiler.col_count] for row in cursor.fetchall()]
         return [
             dict(zip(self.names, row, strict=True)) for row in self.compiler.results_iter([fetched])
         ]
+
+
+def _cursor(connection):
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    # As connection.cursor() wraps its own, so query counts and logging see it.
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 def compiled(name: str, key: Hashable, build: Callable[[], QuerySet]) -> CompiledQuery:

@@ -2,6 +2,7 @@
 lookup log. Each change is audited in the same transaction."""
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -262,6 +263,7 @@ def lookups_log(
     )
 
 
+@functools.cache
 def _lookups_insert_sql() -> str:
     def column(name: str) -> str:
         return connection.ops.quote_name(VerificationLookup._meta.get_field(name).column)
