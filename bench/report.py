@@ -36,7 +36,8 @@ TARGETS = {
         "≥ 70% of floor (b), ≤ 3 queries",
         lambda f: f.get("ratio_to_floor_b", 0) >= 0.7 and f.get("queries_max", 99) <= 3,
     ),
-    "register_search": ("4", "p99 < 50 ms", lambda f: f["p99_ms"] < 50),
+    "register_search": ("4", "throughput, for reference", None),
+    "register_search_wait": ("4", "p99 < 50 ms", lambda f: f["p99_ms"] < 50),
     "cpd_progress": (
         "5",
         "≤ 10 queries, < 150 ms",
