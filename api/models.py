@@ -360,3 +360,31 @@ class BulkVerification(models.Model):
     @property
     def percent_done(self) -> int:
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 100
+
+
+class RegisterName(models.Model):
+    """Every family and given name in use, once: the register search matches the
+    words typed against these few thousand names (substring, and trigram
+    similarity on PostgreSQL), then reads the people with the matching names in
+    name order from an index, so a common name costs a page, not every namesake.
+
+    Filled on PostgreSQL by a trigger on members_user (api/migrations/0005), so
+    every way a name is written keeps it; names no longer used stay (they match
+    nobody). Bulk loads that skip triggers call ``register_names_refresh``. On
+    SQLite the search reads the names from the users instead.
+    """
+
+    class Kind(models.TextChoices):
+        FAMILY = "family", "Family name"
+        GIVEN = "given", "Given name"
+
+    kind = models.CharField(max_length=6, choices=Kind)
+    name = models.CharField(max_length=150)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="register_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.name}"

@@ -8,14 +8,26 @@ the same one query: the status comes from the status history
 """
 
 import datetime as dt
+import json
+import operator
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
+from functools import reduce
 
 from django.db import connection
-from django.db.models import CharField, F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Cast, Concat, JSONObject, LPad, Upper
+from django.db.models import (
+    BooleanField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Collate, JSONObject, Upper
 
 from accreditation.selectors import current_certificates
 from api.compiled import PLACEHOLDER, compiled
@@ -24,13 +36,14 @@ from api.models import (
     EmployerClient,
     LookupChannel,
     LookupResult,
+    RegisterName,
     VerificationLookup,
     api_key_digest,
 )
 from cpd.returns import ReturnStanding, return_standing_annotations, return_standing_from
 from members import services as member_services
 from members.expressions import JSONArraySubquery
-from members.models import GOOD_STANDING, Member, Status
+from members.models import GOOD_STANDING, Member, Status, User
 from members.selectors import member_period_on_annotations, member_status_on_annotations
 
 # --- Keys -------------------------------------------------------------------------
@@ -328,9 +341,21 @@ SEARCH_MIN_LENGTH = 2
 SEARCH_MAX_WORDS = 5
 
 
+def _register_order(name: str):
+    """A name as the register sorts it: upper-cased and compared character by
+    character (COLLATE "C" on PostgreSQL; SQLite compares so already), whatever
+    the database's locale. The same expressions are indexed (api/migrations/0005),
+    and Python orders the strings the same way when it merges two reads."""
+    upper = Upper(name)
+    return Collate(upper, "C") if connection.vendor == "postgresql" else upper
+
+
+REGISTER_ORDER = ("sort_family", "sort_given", "pk")
+
+
 def register_members() -> QuerySet[Member]:
     """Everyone on the public register: they agreed to appear, have a number and
-    a status that is shown. Sorted by family name, given name."""
+    a status that is shown. Sorted by family name, given name, then id."""
     return (
         Member.objects.filter(
             register_consent=True,
@@ -338,43 +363,233 @@ def register_members() -> QuerySet[Member]:
             membership_number__isnull=False,
         )
         .select_related("user", "grade", "organisation")
-        .annotate(sort_family=Upper("user__family_name"), sort_given=Upper("user__given_name"))
-        # One unique key in name order: DRF's cursor pages on its first ordering
-        # field alone, so a name shared by more than a page of members would loop.
         .annotate(
-            sort_key=Concat(
-                "sort_family",
-                Value("\t"),
-                "sort_given",
-                Value("\t"),
-                LPad(Cast("pk", CharField()), 12, Value("0")),
-                output_field=CharField(),
-            )
+            sort_family=_register_order("user__family_name"),
+            sort_given=_register_order("user__given_name"),
         )
         .annotate(**accreditations_annotations(on=member_services.local_today()))
-        .order_by("sort_key")
+        .order_by(*REGISTER_ORDER)
     )
 
 
-def register_search(*, q: str) -> QuerySet[Member]:
-    """Register entries matching a membership number exactly, or a name: every
-    word typed must match the start of, appear in, or (on PostgreSQL) be
-    spelled close to the given or family name ("Smyth" finds "Smith")."""
-    q = " ".join((q or "").split())
-    members = register_members()
-    if len(q) < SEARCH_MIN_LENGTH:
-        return members.none()
-    number = q.replace(" ", "")
-    if number.isdigit():
-        return members.filter(membership_number=number)
+def register_position(member: Member) -> str:
+    """Where a member read by ``RegisterSearch`` stands in register order, as text
+    for a cursor. Unique (it ends with the id), so a cursor is a position, never
+    "the nth row after a tie" (DRF caps those at 1,000, which loops on a common name)."""
+    return json.dumps(
+        [member.sort_family, member.sort_given, member.pk],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def register_position_parse(text: str) -> tuple[str, str, int] | None:
+    """The (family, given, id) of a ``register_position``, or None if it is not one."""
+    try:
+        family, given, pk = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(family, str) and isinstance(given, str) and type(pk) is int:
+        return family, given, pk
+    return None
+
+
+class _RowCompare(Expression):
+    """``(a, b, c) > (x, y, z)`` (or ``<``): a keyset condition that PostgreSQL
+    reads as a range of the name index, where the OR of its parts would be a filter."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, columns, values, operator):
+        super().__init__()
+        self.columns, self.values, self.operator = list(columns), list(values), operator
+
+    def get_source_expressions(self):
+        return self.columns
+
+    def set_source_expressions(self, expressions):
+        self.columns = list(expressions)
+
+    def as_sql(self, compiler, connection):
+        compiled = [compiler.compile(column) for column in self.columns]
+        columns = ", ".join(sql for sql, _ in compiled)
+        placeholders = ", ".join(["%s"] * len(self.values))
+        params = [param for _, column_params in compiled for param in column_params]
+        return f"({columns}) {self.operator} ({placeholders})", (*params, *self.values)
+
+
+@dataclass(frozen=True)
+class _NamesMatched:
+    """For one word typed: the family and given names in use that it matches,
+    upper-cased as ``_register_order`` upper-cases them."""
+
+    family: frozenset[str]
+    given: frozenset[str]
+
+
+def _name_matches(word: str, *, fuzzy: bool) -> Q:
+    matches = Q(name__icontains=word)
+    if fuzzy and len(word) >= 3:
+        matches |= Q(name__trigram_similar=word)
+    return matches
+
+
+def _names_matched(words: list[str]) -> list[_NamesMatched]:
+    """Every word's matching names, in one query: from ``RegisterName`` on
+    PostgreSQL (substring or trigram similarity, on its trigram index), from the
+    users themselves elsewhere (substring only)."""
     fuzzy = connection.vendor == "postgresql"
-    for word in q.split()[:SEARCH_MAX_WORDS]:
-        matches = Q(user__family_name__icontains=word) | Q(user__given_name__icontains=word)
-        if fuzzy and len(word) >= 3:
-            matches |= Q(user__family_name__trigram_similar=word)
-            matches |= Q(user__given_name__trigram_similar=word)
-        members = members.filter(matches)
-    return members
+    conditions = [_name_matches(word, fuzzy=fuzzy) for word in words]
+    flags = {
+        f"word_{i}": ExpressionWrapper(condition, output_field=BooleanField())
+        for i, condition in enumerate(conditions)
+    }
+
+    def matched(names: QuerySet) -> QuerySet:
+        return (
+            names.filter(reduce(operator.or_, conditions))
+            .annotate(upper=Upper("name"), **flags)
+            .values_list("kind", "upper", *flags)
+        )
+
+    if fuzzy:
+        rows = matched(RegisterName.objects.all())
+    else:
+        family, given = (
+            matched(
+                User.objects.annotate(kind=Value(kind), name=F(f"{kind}_name")).order_by()
+            ).distinct()
+            for kind in RegisterName.Kind.values
+        )
+        rows = family.union(given)
+    found = [{kind: set() for kind in RegisterName.Kind.values} for _ in words]
+    for kind, upper, *word_flags in rows:
+        for names, flag in zip(found, word_flags, strict=True):
+            if flag:
+                names[kind].add(upper)
+    return [
+        _NamesMatched(
+            family=frozenset(names[RegisterName.Kind.FAMILY]),
+            given=frozenset(names[RegisterName.Kind.GIVEN]),
+        )
+        for names in found
+    ]
+
+
+class RegisterSearch:
+    """The register entries a search finds, in register order, read a window at a
+    time: ``page`` after or before a position (the API's cursors), slices and
+    ``count`` (Django's Paginator, for the web pages).
+
+    A number finds its entry exactly. Otherwise every word typed must match the
+    start of, appear in, or (on PostgreSQL) be spelled close to the given or
+    family name ("Smyth" finds "Smith"). The words are matched against the
+    names in use (``_names_matched``: one small query); the people are then read
+    in two parts, each from an index in register order and stopping after the
+    window: those whose family name the first word matches, and those matched
+    by their given name only. A page of "Smith" reads a page of Smiths, not all
+    of them. The two are merged here. Three queries at most for a window
+    (the names, the two parts), one more for the count.
+    """
+
+    ordered = True  # for Django's Paginator
+
+    def __init__(self, q: str):
+        q = " ".join((q or "").split())
+        self.number: str | None = None
+        self.words: list[str] = []
+        self._read: tuple[QuerySet[Member], list[QuerySet[Member]]] | None = None
+        if len(q) < SEARCH_MIN_LENGTH:
+            return
+        if q.replace(" ", "").isdigit():
+            self.number = q.replace(" ", "")
+        else:
+            self.words = q.split()[:SEARCH_MAX_WORDS]
+
+    def _matching(self) -> tuple[QuerySet[Member], list[QuerySet[Member]]]:
+        """Everyone the search finds, and the same people as disjoint parts, each
+        of which an index reads in register order."""
+        if self._read is not None:
+            return self._read
+        members = register_members()
+        if self.number:
+            members = members.filter(membership_number=self.number)
+            self._read = members, [members]
+            return self._read
+        if not self.words:
+            self._read = members.none(), []
+            return self._read
+        lead, *others = _names_matched(self.words)
+        for names in others:
+            members = members.filter(
+                Q(sort_family__in=names.family) | Q(sort_given__in=names.given)
+            )
+        parts = []
+        if lead.family:
+            parts.append(members.filter(sort_family__in=lead.family))
+        if lead.given:
+            given_only = members.filter(sort_given__in=lead.given)
+            if lead.family:
+                given_only = given_only.exclude(sort_family__in=lead.family)
+            parts.append(given_only)
+        everyone = members.filter(Q(sort_family__in=lead.family) | Q(sort_given__in=lead.given))
+        self._read = everyone, parts
+        return self._read
+
+    def windows(
+        self, *, after: str | None = None, before: str | None = None, offset: int = 0, limit: int
+    ) -> list[QuerySet[Member]]:
+        """The queries ``page`` runs: each part of the search from the position
+        on, in register order (reversed with ``before``), cut after the window."""
+        position = after if before is None else before
+        start = register_position_parse(position) if position is not None else None
+        if position is not None and start is None:
+            raise ValueError(f"Not a register position: {position!r}")
+        backwards = before is not None
+        order = [f"-{field}" for field in REGISTER_ORDER] if backwards else list(REGISTER_ORDER)
+        windows = []
+        for part in self._matching()[1]:
+            if start:
+                keys = [F("sort_family"), F("sort_given"), F("pk")]
+                part = part.filter(
+                    # The names alone bound the scan of the name index; the id breaks ties.
+                    _RowCompare(keys[:2], start[:2], "<=" if backwards else ">="),
+                    _RowCompare(keys, start, "<" if backwards else ">"),
+                )
+            windows.append(part.order_by(*order)[: offset + limit])
+        return windows
+
+    def page(
+        self, *, after: str | None = None, before: str | None = None, offset: int = 0, limit: int
+    ) -> list[Member]:
+        """Up to ``limit`` entries after the position ``after`` (in register
+        order) or, with ``before``, the ones just before it, nearest first;
+        ``offset`` skips that many first. Positions are ``register_position``s."""
+        found: list[Member] = []
+        for window in self.windows(after=after, before=before, offset=offset, limit=limit):
+            found += window
+        found.sort(key=lambda m: (m.sort_family, m.sort_given, m.pk), reverse=before is not None)
+        found = found[offset : offset + limit]
+        for member in found:
+            member.sort_key = register_position(member)
+        return found
+
+    def __getitem__(self, window: slice) -> list[Member]:
+        if not isinstance(window, slice) or window.step not in (None, 1):
+            raise TypeError("A register search is read by slices.")
+        start, stop = window.start or 0, window.stop
+        if start < 0 or stop is None or stop < start:
+            raise ValueError("A register search is read by bounded, forward slices.")
+        return self.page(offset=start, limit=stop - start)
+
+    def count(self) -> int:
+        return self._matching()[0].count()
+
+
+def register_search(*, q: str) -> RegisterSearch:
+    """Register entries matching a membership number exactly, or a name (see ``RegisterSearch``)."""
+    return RegisterSearch(q)
 
 
 def register_entry(*, membership_number: str) -> Member:

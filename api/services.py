@@ -17,6 +17,7 @@ from api.models import (
     EmployerUser,
     LookupChannel,
     LookupResult,
+    RegisterName,
     Scope,
     VerificationLookup,
     api_key_digest,
@@ -324,3 +325,20 @@ def members_verify(
         ],
     )
     return checks
+
+
+def register_names_refresh() -> int:
+    """Add every family and given name in use to ``RegisterName``, for loads that
+    bypass its trigger (COPY with triggers disabled). Idempotent; returns the
+    number of names added. Nothing to do on SQLite, whose search reads the users."""
+    if connection.vendor != "postgresql":
+        return 0
+    names, users = RegisterName._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table names from the models' metadata; the kinds are parameters.
+            f"INSERT INTO {names} (kind, name) SELECT %s, family_name FROM {users} "  # noqa: S608
+            f"UNION SELECT %s, given_name FROM {users} ON CONFLICT DO NOTHING",
+            [RegisterName.Kind.FAMILY, RegisterName.Kind.GIVEN],
+        )
+        return cursor.rowcount

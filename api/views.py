@@ -125,7 +125,51 @@ class BulkVerifyView(APIView):
 
 
 class RegisterPagination(ApiCursorPagination):
-    ordering = ("sort_key",)
+    """Cursor pages of a ``selectors.RegisterSearch``: the cursor's position is a
+    ``register_position`` (unique), and the search reads the page after or before
+    it from its indexes. DRF's own link building is kept."""
+
+    ordering = ("sort_key",)  # the attribute RegisterSearch sets on each member
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        position = cursor.position if cursor else None
+        if position is not None and selectors.register_position_parse(position) is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+    def paginate_queryset(self, queryset, request, view=None):
+        search: selectors.RegisterSearch = queryset
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.cursor = self.decode_cursor(request)
+        offset, reverse, position = self.cursor or (0, False, None)
+        results = search.page(
+            after=None if reverse else position,
+            before=position if reverse else None,
+            offset=offset,
+            limit=self.page_size + 1,
+        )
+        # From here as DRF's CursorPagination.paginate_queryset.
+        self.page = results[: self.page_size]
+        has_following = len(results) > len(self.page)
+        following = (
+            self._get_position_from_instance(results[-1], self.ordering) if has_following else None
+        )
+        if reverse:
+            self.page.reverse()
+            self.has_next = position is not None or offset > 0
+            self.has_previous = has_following
+            self.next_position = position
+            self.previous_position = following
+        else:
+            self.has_next = has_following
+            self.has_previous = position is not None or offset > 0
+            self.next_position = following
+            self.previous_position = position
+        self.display_page_controls = self.has_previous or self.has_next
+        return self.page
 
 
 class RegisterView(generics.ListAPIView):

@@ -31,6 +31,8 @@ from django.db import transaction
 from accreditation.certificates import MEMBERSHIP_KEEPS, STATUS_LIST_SIZE, add_years
 from accreditation.certificates import SUBJECT_TYPE as CERTIFICATE_SUBJECT
 from accreditation.models import Application, Certificate, Level, Scheme
+from api import services as api_services
+from api.models import RegisterName
 from audit.models import GENESIS_HASH, Action, AuditEvent
 from bench import names
 from bench.bulk import BulkLoader
@@ -955,6 +957,10 @@ class ScaleSeeder:
             for counter in self.counters.values():
                 counter.save()
             self.loader.finish()
+            # COPY ran with triggers off (defer_checks): the register search's names.
+            names = api_services.register_names_refresh()
+            if names:
+                self.loader.counts[RegisterName._meta.db_table] = names
         if self.loader.vendor == "postgresql":
             analyzed = time.perf_counter()
             self.loader.analyze()

@@ -135,10 +135,17 @@ def test_a_register_page_takes_a_fixed_number_of_queries(
 ):
     for index in range(30):
         person(clock, registrar, f"P{index}", f"Brown{index}")
+    person(clock, registrar, "Brownie", "Adams")
     clock.set(dt.date(2026, 6, 1))
-    with django_assert_max_num_queries(2):
+    # The names matched, then the people found by family name and by given name only.
+    with django_assert_max_num_queries(3):
         response = search(api, "brown", page_size=25)
     assert len(response.json()["results"]) == 25
+    with django_assert_max_num_queries(3):
+        response = api.get(response.json()["next"])
+    assert len(response.json()["results"]) == 6
+    with django_assert_max_num_queries(3):
+        assert search(api, "p1 brown").json()["results"]
 
 
 def test_the_register_is_strictly_limited_per_address(api, people):
@@ -245,10 +252,12 @@ def test_register_pages_take_a_fixed_number_of_queries(
     for index in range(25):
         person(clock, registrar, f"P{index}", f"Green{index}")
     clock.set(dt.date(2026, 6, 1))
-    # The count and the page (with each entry's accreditations).
-    with django_assert_max_num_queries(2):
+    # The names matched, the count, and the page (with each entry's accreditations)
+    # in its two parts: people found by family name and by given name only.
+    person(clock, registrar, "Green", "Adams")
+    with django_assert_max_num_queries(4):
         page = client.get(reverse("register:search"), {"q": "green"})
-    assert "25 members found" in page.text
+    assert "26 members found" in page.text
     member = Member.objects.filter(user__family_name="Green3").get()
     with django_assert_max_num_queries(1):
         client.get(reverse("register:entry", args=[member.membership_number]))
@@ -279,3 +288,105 @@ def test_pages_of_one_shared_name_never_repeat_or_need_an_offset(api, clock, reg
         assert "o=" not in base64.b64decode(cursor).decode()
         page = api.get(page["next"]).json()
     assert len(seen) == len(set(seen)) == 7
+
+
+def test_pages_go_back_as_they_came(api, clock, registrar):
+    for index in range(7):
+        person(clock, registrar, f"Person{index}", "Smith")
+    clock.set(dt.date(2026, 6, 1))
+    pages, page = [], search(api, "smith", page_size=3).json()
+    while True:
+        pages.append([e["given_name"] for e in page["results"]])
+        if not page["next"]:
+            break
+        page = api.get(page["next"]).json()
+    back = []
+    while page["previous"]:
+        page = api.get(page["previous"]).json()
+        back.append([e["given_name"] for e in page["results"]])
+    assert pages == [
+        ["Person0", "Person1", "Person2"],
+        ["Person3", "Person4", "Person5"],
+        ["Person6"],
+    ]
+    assert back == pages[-2::-1]
+
+
+def test_family_and_given_name_matches_come_in_one_register_order(api, clock, registrar):
+    # "Green" matches these family names and given names; the order is family name,
+    # then given name, then id, however each was found.
+    person(clock, registrar, "Zoe", "Green")
+    person(clock, registrar, "Green", "Adams")
+    person(clock, registrar, "Amy", "Greenwood")
+    person(clock, registrar, "Green", "Zeller")
+    person(clock, registrar, "Green", "Green")
+    twin = [person(clock, registrar, "Ann", "Green") for _ in range(2)]
+    person(clock, registrar, "Ann", "Black")
+    clock.set(dt.date(2026, 6, 1))
+    expected = [
+        "Green Adams",
+        "Ann Green",
+        "Ann Green",
+        "Green Green",
+        "Zoe Green",
+        "Amy Greenwood",
+        "Green Zeller",
+    ]
+    body = search(api, "green").json()
+    assert [e["name"] for e in body["results"]] == expected
+    twins = [e["membership_number"] for e in body["results"][1:3]]
+    assert twins == [m.membership_number for m in sorted(twin, key=lambda m: m.pk)]
+    seen, page = [], search(api, "GREEN", page_size=2).json()
+    while True:
+        seen += [e["name"] for e in page["results"]]
+        if not page["next"]:
+            break
+        page = api.get(page["next"]).json()
+    assert seen == expected
+    assert [e["name"] for e in search(api, "green ann").json()["results"]] == ["Ann Green"] * 2
+
+
+def test_a_changed_name_is_found_by_the_new_name_only(api, people):
+    user = people["shown"].user
+    user.family_name = "Okonkwo-Bright"
+    user.save()
+    assert [e["name"] for e in search(api, "okonkwo").json()["results"]] == ["Aisha Okonkwo-Bright"]
+    assert [e["name"] for e in search(api, "smith").json()["results"]] == ["Ben Smithson"]
+
+
+def test_a_cursor_that_is_not_a_register_position_is_refused(api, people):
+    import base64
+
+    for position in ("smith", "[1, 2, 3]", '["A", "B", "3"]'):
+        cursor = base64.b64encode(f"p={position}".encode()).decode()
+        response = api.get("/api/v1/register", {"q": "smith", "cursor": cursor})
+        assert response.status_code == 404
+
+
+def test_the_search_pages_number_the_same_order(client, clock, registrar):
+    for index in range(23):
+        person(clock, registrar, f"P{index:02d}", "Green")
+    person(clock, registrar, "Green", "Adams")
+    clock.set(dt.date(2026, 6, 1))
+    first = client.get(reverse("register:search"), {"q": "green"}).text
+    second = client.get(reverse("register:search"), {"q": "green", "page": 2}).text
+    assert "24 members found" in first
+    assert "Green Adams" in first and "P18 Green" in first and "P19 Green" not in first
+    assert all(f"P{index} Green" in second for index in range(19, 23))
+    assert "Green Adams" not in second
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the names table is PostgreSQL's")
+def test_names_loaded_without_the_trigger_are_added_back(api, people):
+    from api.models import RegisterName
+    from api.services import register_names_refresh
+
+    assert RegisterName.objects.filter(kind="family", name="Smithson").exists()
+    RegisterName.objects.all().delete()  # as after COPY with triggers off
+    assert search(api, "smith").json()["results"] == []
+    assert register_names_refresh() >= 4
+    assert register_names_refresh() == 0
+    assert [e["name"] for e in search(api, "smith").json()["results"]] == [
+        "Aisha Smith",
+        "Ben Smithson",
+    ]
