@@ -53,6 +53,10 @@ PG_FORWARD = [
     "AND membership_number IS NOT NULL AND status IN ('active', 'grace', 'paused', 'suspended')",
     "DROP INDEX IF EXISTS register_family_name_trgm",
     "DROP INDEX IF EXISTS register_given_name_trgm",
+    # Statistics on the indexed expressions, which the planner needs to choose
+    # between reading a name in order and gathering a rare one.
+    "ANALYZE members_user",
+    "ANALYZE members_member",
 ]
 
 PG_BACKWARD = [
