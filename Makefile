@@ -71,8 +71,9 @@ test: system-deps-test venv assets
 # Needs a PostgreSQL server: BENCH_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/benchdata) is dropped and recreated.
 # BENCH_ARGS="--members 2000 --duration 3" gives a quick rehearsal.
-.PHONY: bench
-bench: venv assets
+.PHONY: bench system-deps-bench
+system-deps-bench:
 	@./bin/system-deps $(BENCH_DEBS)
+bench: system-deps-bench venv assets
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/report.py
