@@ -296,6 +296,13 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["endpoint", "-created_at", "-id"]),
+            # A sending batch takes an endpoint's oldest pending deliveries; the
+            # delivered ones, kept for the log, stay out of this index.
+            models.Index(
+                fields=["endpoint", "id"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_pending",
+            ),
         ]
         verbose_name_plural = "webhook deliveries"
 

@@ -5,20 +5,18 @@ from django.tasks import task
 
 @task()
 def webhook_fan_out(*, event_ids: list[int]) -> int:
-    """Create the deliveries audit events call for and send each one."""
-    from api.webhooks import _deliver_after_commit, webhook_deliveries_create
+    """Create the deliveries audit events call for; they are sent in batches per endpoint."""
+    from api.webhooks import webhook_deliveries_create
 
-    delivery_ids = webhook_deliveries_create(event_ids=event_ids)
-    _deliver_after_commit(delivery_ids)
-    return len(delivery_ids)
+    return sum(webhook_deliveries_create(event_ids=event_ids).values())
 
 
 @task()
-def webhook_deliver(*, delivery_id: int) -> None:
-    """One attempt at one delivery; a failure schedules the next attempt itself."""
-    from api.webhooks import webhook_delivery_attempt
+def webhook_deliver(*, endpoint_id: int) -> int:
+    """One batch of the endpoint's due deliveries; failures schedule their own retries."""
+    from api.webhooks import webhook_deliveries_send
 
-    webhook_delivery_attempt(delivery_id=delivery_id)
+    return len(webhook_deliveries_send(endpoint_id=endpoint_id))
 
 
 @task()

@@ -18,10 +18,12 @@ shows the same in a dozen lines of plain Python for integrators).
 Flow: ``audit_record_many`` calls ``audit_events_recorded`` for every append;
 for the few actions that are webhook events it queues ``webhook_fan_out`` after
 commit, which creates one ``WebhookDelivery`` per active, subscribed endpoint
-of each employer watching the member, each sent by ``webhook_deliver``. A
-failed attempt is retried with exponential backoff for ``WEBHOOK_RETRY_DAYS``;
-an endpoint whose every attempt fails for that long (or that answers 410) is
-turned off and its employer emailed.
+of each employer watching the member. They are sent in batches: each
+``webhook_deliver`` task claims up to ``BATCH_SIZE`` of one endpoint's due
+deliveries and sends them oldest first over one kept-alive connection. A
+failed attempt is retried with exponential backoff for ``WEBHOOK_RETRY_DAYS``
+without holding up the rest; an endpoint whose every attempt fails for that
+long (or that answers 410) is turned off and its employer emailed.
 """
 
 import base64
@@ -29,23 +31,35 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import ipaddress
+import itertools
 import json
 import logging
 import random
 import secrets
 import socket
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -186,24 +200,25 @@ def url_refusal(url: str) -> str:
     return "" if address.is_global else "Enter a public internet address."
 
 
-def _address_refusal(url: str) -> str:
-    """At send time: refuse hosts that resolve to private or local addresses.
+def _address_check(url: str) -> tuple[str, list[str]]:
+    """At send time: why ``url`` may not be sent to ("" if it may), and the checked
+    addresses to connect to (none outside production, where the name is looked up as usual).
 
-    Resolved again for every attempt, so a name pointed at an internal
-    address after registration is still refused."""
+    Resolved again for every batch, and the connection goes to the addresses checked,
+    so a name pointed at an internal address after registration is still refused."""
     if refusal := url_refusal(url):
-        return refusal
+        return refusal, []
     if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return ""
+        return "", []
     parts = urlsplit(url)
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return "The host name could not be found."
-    for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            return "The host name points at a private or local address."
-    return ""
+    except (OSError, ValueError):
+        return "The host name could not be found.", []
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not all(ipaddress.ip_address(address).is_global for address in addresses):
+        return "The host name points at a private or local address.", []
+    return "", addresses
 
 
 def _clean_events(events: Iterable[str] | None) -> list[str]:
@@ -379,13 +394,16 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+STATUS_LABELS = dict(Status.choices)
+
+
 def _event_data(event: AuditEvent, entry: WatchEntry, level_names: dict[int, str]) -> dict:
     member = {"membership_number": entry.membership_number, "family_name": entry.family_name}
     if event.action == Action.MEMBER_STATUS_CHANGED:
         to_status, from_status = event.after["status"], event.before.get("status")
 
         def described(code):
-            return {"code": code, "label": Status(code).label} if code in Status.values else None
+            return {"code": code, "label": STATUS_LABELS[code]} if code in STATUS_LABELS else None
 
         return {
             "member": member,
@@ -408,12 +426,21 @@ def _event_data(event: AuditEvent, entry: WatchEntry, level_names: dict[int, str
     }
 
 
-def webhook_deliveries_create(*, event_ids: list[int]) -> list[int]:
-    """Turn audit events into deliveries for every active endpoint watching the member.
+# Deliveries the fan-out writes per INSERT before queueing their sending tasks.
+FAN_OUT_CHUNK = 1000
 
-    A few queries whatever the numbers: the events, the watch entries for the
-    members they concern, and (only if anyone watches) the endpoints and one
-    INSERT. Running twice for the same events creates nothing new."""
+
+def webhook_deliveries_create(*, event_ids: list[int]) -> dict[int, int]:
+    """Turn audit events into deliveries for every active endpoint watching the member,
+    and queue one sending task per endpoint per ``BATCH_SIZE`` of them after commit.
+
+    A few queries: the events, the watch entries for the members they concern,
+    and (only if anyone watches) the endpoints, then per ``FAN_OUT_CHUNK``
+    deliveries one INSERT and a count of what it added. Outside a transaction
+    (on the task worker) each chunk's sending tasks are queued as soon as it is
+    written, so other workers start sending while the rest are built. Running
+    twice for the same events creates nothing new. Returns how many deliveries
+    each endpoint (by pk) was given."""
     events = list(
         AuditEvent.objects.filter(pk__in=event_ids, action__in=list(EVENT_TYPE_FOR_ACTION))
     )
@@ -426,14 +453,14 @@ def webhook_deliveries_create(*, event_ids: list[int]) -> list[int]:
         elif isinstance(event.after.get("member"), int):
             member_pks.add(event.after["member"])
     if not (public_ids or member_pks):
-        return []
+        return {}
     entries = list(
-        WatchEntry.objects.filter(
-            Q(member__public_id__in=public_ids) | Q(member_id__in=member_pks)
-        ).select_related("member")
+        WatchEntry.objects.filter(Q(member__public_id__in=public_ids) | Q(member_id__in=member_pks))
+        .select_related("member")
+        .only("employer", "member", "membership_number", "family_name", "member__public_id")
     )
     if not entries:
-        return []
+        return {}
     level_ids = {e.after.get("level") for e in events if e.action != Action.MEMBER_STATUS_CHANGED}
     level_names = {}
     if level_ids - {None}:
@@ -454,40 +481,50 @@ def webhook_deliveries_create(*, event_ids: list[int]) -> list[int]:
     for entry in entries:
         entries_by_public_id.setdefault(str(entry.member.public_id), []).append(entry)
         entries_by_member.setdefault(entry.member_id, []).append(entry)
-    deliveries = []
-    for event in events:
-        event_type = EVENT_TYPE_FOR_ACTION[event.action]
-        if event.action == Action.MEMBER_STATUS_CHANGED:
-            concerned = entries_by_public_id.get(event.subject_id, [])
-        else:
-            member_pk = event.after.get("member")
-            concerned = entries_by_member.get(member_pk, []) if isinstance(member_pk, int) else []
-        for entry in concerned:
-            for endpoint in endpoints_by_employer.get(entry.employer_id, []):
-                if event_type not in endpoint.events:
-                    continue
-                deliveries.append(
-                    WebhookDelivery(
-                        endpoint=endpoint,
-                        audit_event=event,
-                        event_id=_message_id(),
-                        event_type=event_type,
-                        payload={
-                            "type": event_type,
-                            "timestamp": _iso(event.occurred_at),
-                            "data": _event_data(event, entry, level_names),
-                        },
-                        next_attempt_at=timezone.now(),
-                    )
-                )
-    if not deliveries:
-        return []
-    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-    return list(
-        WebhookDelivery.objects.filter(event_id__in=[d.event_id for d in deliveries]).values_list(
-            "pk", flat=True
+    deliveries = (
+        WebhookDelivery(
+            endpoint=endpoint,
+            audit_event=event,
+            event_id=_message_id(),
+            event_type=EVENT_TYPE_FOR_ACTION[event.action],
+            payload={
+                "type": EVENT_TYPE_FOR_ACTION[event.action],
+                "timestamp": _iso(event.occurred_at),
+                "data": _event_data(event, entry, level_names),
+            },
+            next_attempt_at=timezone.now(),
         )
+        for event in events
+        for entry in _watchers(event, entries_by_public_id, entries_by_member)
+        for endpoint in endpoints_by_employer.get(entry.employer_id, [])
+        if EVENT_TYPE_FOR_ACTION[event.action] in endpoint.events
     )
+    created: dict[int, int] = {}
+    for chunk in itertools.batched(deliveries, FAN_OUT_CHUNK):
+        WebhookDelivery.objects.bulk_create(chunk, ignore_conflicts=True)
+        added = (
+            WebhookDelivery.objects.filter(event_id__in=[d.event_id for d in chunk])
+            .order_by()
+            .values_list("endpoint_id")
+            .annotate(Count("pk"))
+        )
+        for endpoint_id, count in added:
+            created[endpoint_id] = created.get(endpoint_id, 0) + count
+            _deliver_after_commit(endpoint_id, tasks=-(-count // BATCH_SIZE))
+    return created
+
+
+def _watchers(
+    event: AuditEvent,
+    entries_by_public_id: dict[str, list[WatchEntry]],
+    entries_by_member: dict[int, list[WatchEntry]],
+) -> list[WatchEntry]:
+    """The watch entries an event concerns (a status change names the member by
+    public id, a certificate event by pk)."""
+    if event.action == Action.MEMBER_STATUS_CHANGED:
+        return entries_by_public_id.get(event.subject_id, [])
+    member_pk = event.after.get("member")
+    return entries_by_member.get(member_pk, []) if isinstance(member_pk, int) else []
 
 
 def _message_id() -> str:
@@ -508,26 +545,35 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         },
         next_attempt_at=timezone.now(),
     )
-    _deliver_after_commit([delivery.pk])
+    _deliver_after_commit(endpoint.pk)
     return delivery
 
 
-def _deliver_after_commit(delivery_ids: list[int], run_after: dt.datetime | None = None) -> None:
+def _deliver_after_commit(
+    endpoint_id: int, *, tasks: int = 1, run_after: dt.datetime | None = None
+) -> None:
+    """Queue ``tasks`` sending tasks for the endpoint once the transaction commits."""
     from api.tasks import webhook_deliver
 
     def enqueue():
         task = webhook_deliver
         if run_after is not None:
             if not task.get_backend().supports_defer:
-                return  # the webhooks_retry command picks it up when it is due
+                return  # the webhooks_retry command picks them up when they are due
             task = task.using(run_after=run_after)
-        for pk in delivery_ids:
-            task.enqueue(delivery_id=pk)
+        for _ in range(tasks):
+            task.enqueue(endpoint_id=endpoint_id)
 
     transaction.on_commit(enqueue)
 
 
 # --- Delivery -------------------------------------------------------------------
+
+# Deliveries one task sends, oldest first, over one connection to their endpoint.
+BATCH_SIZE = 100
+# A batch starts no new message after this long (a slow receiver): the rest are
+# handed back as due and another task is queued for them.
+BATCH_SECONDS = 30
 
 
 @dataclass
@@ -542,50 +588,78 @@ class SendOutcome:
         return self.code is not None and 200 <= self.code < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure (Standard Webhooks): the employer should fix the URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def delivery_body(delivery: WebhookDelivery) -> bytes:
     """The exact bytes sent and signed: compact JSON of the stored payload."""
     return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _send(*, url: str, secret: str, msg_id: str, body: bytes) -> SendOutcome:
-    started = time.monotonic()
+class _Connection:
+    """One kept-alive HTTP connection to an endpoint, reopened when the receiver closes it.
 
-    def outcome(code, text, error):
-        elapsed = int((time.monotonic() - started) * 1000)
-        return SendOutcome(code, text[:RESPONSE_EXCERPT_CHARS], error[:300], elapsed)
+    Redirects are never followed (http.client does not): a redirect is a failed
+    attempt (Standard Webhooks), and the employer should fix the URL."""
 
-    if refusal := _address_refusal(url):
-        return outcome(None, "", f"Not sent: {refusal}")
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
-        url,
-        data=body,
-        method="POST",
-        headers={
+    def __init__(self, url: str):
+        self.http: http.client.HTTPConnection | None = None
+        self.refusal, addresses = _address_check(url)
+        if self.refusal:
+            return
+        parts = urlsplit(url)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        try:
+            self.http = connection_class(
+                parts.hostname, parts.port, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+            )
+        except ValueError as error:  # a port out of range
+            self.refusal = str(error)
+            return
+        if addresses:
+            # Connect to the addresses just checked, not to a fresh lookup of the
+            # name; TLS still checks the certificate against the name.
+            self.http._create_connection = partial(_connect_to_first, addresses)
+
+    def post(self, *, secret: str, msg_id: str, body: bytes) -> SendOutcome:
+        started = time.monotonic()
+
+        def outcome(code, text, error):
+            elapsed = int((time.monotonic() - started) * 1000)
+            return SendOutcome(code, text[:RESPONSE_EXCERPT_CHARS], error[:300], elapsed)
+
+        if self.http is None:
+            return outcome(None, "", f"Not sent: {self.refusal}")
+        headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             **signed_headers(secret=secret, msg_id=msg_id, body=body),
-        },
-    )
-    try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        }
+        try:
+            self.http.request("POST", self.path, body=body, headers=headers)
+            response = self.http.getresponse()
             text = response.read(RESPONSE_EXCERPT_CHARS * 4).decode("utf-8", "replace")
-            return outcome(response.status, text, "")
-    except urllib.error.HTTPError as error:
-        text = error.read(RESPONSE_EXCERPT_CHARS * 4).decode("utf-8", "replace")
-        return outcome(error.code, text, "")
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        return outcome(None, "", f"Could not connect: {reason}")
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            self.http.close()  # the next message starts on a fresh connection
+            return outcome(None, "", f"Could not connect: {error}")
+        if not response.isclosed():  # a long answer: cheaper to reconnect than to read it all
+            self.http.close()
+        return outcome(response.status, text, "")
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+
+
+def _connect_to_first(addresses: list[str], address, timeout, source_address=None):
+    """``socket.create_connection`` to the first of ``addresses`` that answers."""
+    error = None
+    for host in addresses:
+        try:
+            return socket.create_connection((host, address[1]), timeout, source_address)
+        except OSError as failed:
+            error = failed
+    raise error
 
 
 # First retry after a minute, then four times longer each time up to 12 hours
@@ -602,120 +676,246 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def _next_attempt_at(delivery: WebhookDelivery, now: dt.datetime) -> dt.datetime | None:
+def _next_attempt_at(
+    delivery: WebhookDelivery, now: dt.datetime, *, jitter: float
+) -> dt.datetime | None:
+    """When to try again after a failed attempt (``jitter`` is a fraction, at most 0.1)."""
     deadline = delivery.created_at + dt.timedelta(days=settings.WEBHOOK_RETRY_DAYS)
     if now >= deadline:
         return None
     delay = retry_delay(delivery.attempts)
-    jitter = delay * random.uniform(0, 0.1)  # noqa: S311 (spreading load, not security)
-    return min(now + delay + jitter, deadline)
+    return min(now + delay * (1 + jitter), deadline)
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
-    """Send a pending delivery once, if it is due, and record what happened.
+def _deliveries_claim(*, endpoint_id: int, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
+    """Take up to ``limit`` of the endpoint's due deliveries, oldest first, in one statement.
 
-    Claims the delivery first (pushing its next attempt past the timeout), so
-    two workers never send it at the same moment; returns None if it was not
-    due or is no longer pending. The HTTP request runs outside any transaction."""
-    now = timezone.now()
-    lease = now + dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(next_attempt_at=lease)
+    Their next attempt moves past the longest a batch can take, so no other
+    worker takes them meanwhile; on PostgreSQL rows another worker is claiming
+    are skipped rather than waited for. Only the fields sending needs are read."""
+    lease = now + dt.timedelta(seconds=BATCH_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+    ops = connection.ops
+    table = ops.quote_name(WebhookDelivery._meta.db_table)
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
-    if not claimed:
-        return None
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    is_ping = delivery.event_type == PING_EVENT_TYPE
-    if not endpoint.active and not is_ping:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+    claimed = WebhookDelivery.objects.raw(
+        f"UPDATE {table} SET next_attempt_at = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE endpoint_id = %s AND status = %s "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+        f"ORDER BY id LIMIT %s{skip_locked}) "
+        "RETURNING id, endpoint_id, event_id, event_type, payload, attempts, created_at",
+        [
+            ops.adapt_datetimefield_value(lease),
+            endpoint_id,
+            WebhookDelivery.Status.PENDING,
+            ops.adapt_datetimefield_value(now),
+            limit,
+        ],
+    )
+    return sorted(claimed, key=lambda delivery: delivery.pk)
+
+
+def webhook_deliveries_send(*, endpoint_id: int) -> list[WebhookDelivery]:
+    """Send up to ``BATCH_SIZE`` of the endpoint's due deliveries, oldest first, over
+    one connection, and record every attempt.
+
+    Claims them first, so two workers never send the same delivery at once and a
+    repeated run finds nothing to do. The requests run outside any transaction;
+    what they return is written afterwards in a few statements whatever the
+    batch's size. A failed attempt is retried with backoff without holding up the
+    rest; an answer of 410 stops the batch and turns the endpoint off. Returns the
+    deliveries attempted."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return []
+    claimed = _deliveries_claim(endpoint_id=endpoint.pk, now=timezone.now(), limit=BATCH_SIZE)
+    if not endpoint.active:
+        # Turning an endpoint off fails what it has pending; this catches any that
+        # raced with that. Only a test ping is sent to an endpoint that is off.
+        endpoint.deliveries.filter(status=WebhookDelivery.Status.PENDING).exclude(
+            event_type=PING_EVENT_TYPE
+        ).update(
             status=WebhookDelivery.Status.FAILED,
             next_attempt_at=None,
             last_error="The endpoint is turned off.",
         )
-        return delivery
-    attempted_at = timezone.now()
-    outcome = _send(
-        url=endpoint.url,
-        secret=endpoint.secret,
-        msg_id=delivery.event_id,
-        body=delivery_body(delivery),
-    )
-    return _attempt_record(delivery, outcome, attempted_at=attempted_at, is_ping=is_ping)
+        claimed = [d for d in claimed if d.event_type == PING_EVENT_TYPE]
+    if not claimed:
+        return []
+    attempts = []
+    stop_at = time.monotonic() + BATCH_SECONDS
+    receiver = _Connection(endpoint.url)
+    try:
+        for delivery in claimed:
+            attempted_at = timezone.now()
+            outcome = receiver.post(
+                secret=endpoint.secret, msg_id=delivery.event_id, body=delivery_body(delivery)
+            )
+            attempts.append(_Attempt(delivery, attempted_at, outcome))
+            if outcome.code == 410 and not attempts[-1].is_ping:
+                break  # the endpoint no longer wants messages
+            if time.monotonic() > stop_at:
+                break
+    finally:
+        receiver.close()
+    _attempts_record(endpoint, attempts, unsent=claimed[len(attempts) :])
+    return [attempt.delivery for attempt in attempts]
+
+
+@dataclass
+class _Attempt:
+    delivery: WebhookDelivery
+    attempted_at: dt.datetime
+    outcome: SendOutcome
+
+    @property
+    def is_ping(self) -> bool:
+        return self.delivery.event_type == PING_EVENT_TYPE
 
 
 @transaction.atomic
-def _attempt_record(
-    delivery: WebhookDelivery, outcome: SendOutcome, *, attempted_at: dt.datetime, is_ping: bool
-) -> WebhookDelivery:
-    endpoint = (
-        WebhookEndpoint.objects.select_for_update()
-        .select_related("employer")
-        .get(pk=delivery.endpoint_id)
-    )
-    DeliveryAttempt.objects.create(
-        delivery=delivery,
-        attempted_at=attempted_at,
-        response_code=outcome.code,
-        response_body=outcome.body,
-        error=outcome.error,
-        duration_ms=outcome.duration_ms,
-        succeeded=outcome.succeeded,
-    )
-    delivery.attempts += 1
-    delivery.last_response_code = outcome.code
-    delivery.last_response_body = outcome.body
-    delivery.last_error = outcome.error
+def _attempts_record(
+    endpoint: WebhookEndpoint, attempts: list[_Attempt], *, unsent: list[WebhookDelivery]
+) -> None:
+    """Log a batch's attempts, update their deliveries and the endpoint's run of
+    failures, and queue what comes next: the batch's retries (one task per retry
+    time: the batch shares one jitter draw) and, if it stopped early, the rest.
+
+    Two statements for the log and the deliveries whatever the batch's size and
+    whatever the receiver answered: each delivery copies its answer from the
+    attempt just logged, and its new state is one of a few values."""
     now = timezone.now()
-    disable_reason = ""
-    if outcome.succeeded:
-        delivery.status = WebhookDelivery.Status.DELIVERED
-        delivery.delivered_at = now
-        delivery.next_attempt_at = None
-        if endpoint.failure_count or endpoint.failing_since:
-            endpoint.failure_count = 0
-            endpoint.failing_since = None
-            endpoint.save(update_fields=["failure_count", "failing_since"])
-    else:
-        next_at = None if is_ping else _next_attempt_at(delivery, now)
-        delivery.status = (
-            WebhookDelivery.Status.PENDING if next_at else WebhookDelivery.Status.FAILED
+    jitter = random.uniform(0, 0.1)  # noqa: S311 (spreading load, not security)
+    by_status: dict[str, list[int]] = {}
+    by_retry_time: dict[dt.datetime, list[int]] = {}
+    for attempt in attempts:
+        delivery, outcome = attempt.delivery, attempt.outcome
+        delivery.attempts += 1
+        delivery.last_response_code = outcome.code
+        delivery.last_response_body = outcome.body
+        delivery.last_error = outcome.error
+        delivery.delivered_at = attempt.attempted_at if outcome.succeeded else None
+        delivery.next_attempt_at = (
+            None
+            if outcome.succeeded or attempt.is_ping
+            else _next_attempt_at(delivery, now, jitter=jitter)
         )
-        delivery.next_attempt_at = next_at
-        if not is_ping:
-            endpoint.failure_count = F("failure_count") + 1
-            endpoint.failing_since = endpoint.failing_since or attempted_at
-            endpoint.save(update_fields=["failure_count", "failing_since"])
-            endpoint.refresh_from_db(fields=["failure_count", "failing_since"])
-            if outcome.code == 410:
-                disable_reason = "The endpoint answered 410 Gone: it no longer wants messages."
-            elif endpoint.active and endpoint.failing_since <= now - dt.timedelta(
-                days=settings.WEBHOOK_RETRY_DAYS
-            ):
-                disable_reason = (
-                    f"Every delivery has failed for {settings.WEBHOOK_RETRY_DAYS} days."
-                )
-    delivery.save()
-    if disable_reason and endpoint.active:
-        _endpoint_disable(endpoint, reason=disable_reason)
-        delivery.refresh_from_db()
-    elif delivery.status == WebhookDelivery.Status.PENDING:
-        _deliver_after_commit([delivery.pk], run_after=delivery.next_attempt_at)
-    return delivery
-
-
-def webhook_deliveries_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Pending deliveries whose next attempt is due (for the retry command)."""
-    now = now or timezone.now()
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+        if outcome.succeeded:
+            delivery.status = WebhookDelivery.Status.DELIVERED
+        elif delivery.next_attempt_at:
+            delivery.status = WebhookDelivery.Status.PENDING
+            by_retry_time.setdefault(delivery.next_attempt_at, []).append(delivery.pk)
+        else:
+            delivery.status = WebhookDelivery.Status.FAILED
+        by_status.setdefault(delivery.status, []).append(delivery.pk)
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(
+            delivery=attempt.delivery,
+            attempted_at=attempt.attempted_at,
+            response_code=attempt.outcome.code,
+            response_body=attempt.outcome.body,
+            error=attempt.outcome.error,
+            duration_ms=attempt.outcome.duration_ms,
+            succeeded=attempt.outcome.succeeded,
         )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)
+        for attempt in attempts
     )
+    logged = DeliveryAttempt.objects.filter(delivery=OuterRef("pk")).order_by("-pk")[:1]
+    WebhookDelivery.objects.filter(pk__in=[a.delivery.pk for a in attempts]).update(
+        attempts=F("attempts") + 1,
+        status=Case(*[When(pk__in=pks, then=Value(status)) for status, pks in by_status.items()]),
+        next_attempt_at=Case(
+            *[When(pk__in=pks, then=Value(at)) for at, pks in by_retry_time.items()],
+            default=None,
+            output_field=DateTimeField(),
+        ),
+        delivered_at=Case(
+            When(
+                pk__in=by_status.get(WebhookDelivery.Status.DELIVERED, []),
+                then=Subquery(logged.values("attempted_at")),
+            ),
+            default=None,
+        ),
+        last_response_code=Subquery(logged.values("response_code")),
+        last_response_body=Subquery(logged.values("response_body")),
+        last_error=Subquery(logged.values("error")),
+    )
+    if unsent:
+        WebhookDelivery.objects.filter(
+            pk__in=[d.pk for d in unsent], status=WebhookDelivery.Status.PENDING
+        ).update(next_attempt_at=now)
+    if _endpoint_failures_record(endpoint, attempts, now=now):
+        return  # turned off: its pending deliveries have failed
+    for retry_at in sorted(by_retry_time):
+        _deliver_after_commit(endpoint.pk, run_after=retry_at)
+    if unsent:
+        _deliver_after_commit(endpoint.pk)
+
+
+def _endpoint_failures_record(
+    endpoint: WebhookEndpoint, attempts: list[_Attempt], *, now: dt.datetime
+) -> bool:
+    """Carry the endpoint's run of consecutive failures through the batch's attempts,
+    in order (a test ping's failure does not count, its success does), and turn the
+    endpoint off after a 410 or when it has failed for ``WEBHOOK_RETRY_DAYS``.
+
+    The endpoint row is locked and written only when that changes something; a
+    healthy endpoint receiving a good batch is not touched. Returns True if it
+    was turned off."""
+    counted = [a for a in attempts if a.outcome.succeeded or not a.is_ping]
+    if not counted:
+        return False
+    if all(a.outcome.succeeded for a in counted) and not (
+        endpoint.failure_count or endpoint.failing_since
+    ):
+        return False
+    endpoint = (
+        WebhookEndpoint.objects.select_for_update().select_related("employer").get(pk=endpoint.pk)
+    )
+    failure_count, failing_since, gone = endpoint.failure_count, endpoint.failing_since, False
+    for attempt in counted:
+        if attempt.outcome.succeeded:
+            failure_count, failing_since = 0, None
+        else:
+            failure_count += 1
+            failing_since = failing_since or attempt.attempted_at
+            gone = gone or attempt.outcome.code == 410
+    if (failure_count, failing_since) != (endpoint.failure_count, endpoint.failing_since):
+        endpoint.failure_count, endpoint.failing_since = failure_count, failing_since
+        endpoint.save(update_fields=["failure_count", "failing_since"])
+    if not endpoint.active:
+        return False
+    if gone:
+        reason = "The endpoint answered 410 Gone: it no longer wants messages."
+    elif failing_since and failing_since <= now - dt.timedelta(days=settings.WEBHOOK_RETRY_DAYS):
+        reason = f"Every delivery has failed for {settings.WEBHOOK_RETRY_DAYS} days."
+    else:
+        return False
+    _endpoint_disable(endpoint, reason=reason)
+    return True
+
+
+def webhook_endpoints_due(*, now: dt.datetime | None = None) -> list[int]:
+    """The endpoints (by pk) with deliveries whose next attempt is due (for the retry command)."""
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now or timezone.now())
+    return list(
+        WebhookDelivery.objects.filter(due, status=WebhookDelivery.Status.PENDING)
+        .order_by("endpoint_id")
+        .values_list("endpoint_id", flat=True)
+        .distinct()
+    )
+
+
+def webhook_deliveries_send_due() -> int:
+    """Send every delivery whose next attempt is due, endpoint by endpoint, a batch at a
+    time; returns how many were attempted. What fails now is scheduled later, so
+    this ends."""
+    attempted = 0
+    for endpoint_id in webhook_endpoints_due():
+        while batch := webhook_deliveries_send(endpoint_id=endpoint_id):
+            attempted += len(batch)
+    return attempted
 
 
 def webhook_deliveries_for(*, employer: EmployerClient) -> QuerySet[WebhookDelivery]:
