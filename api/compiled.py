@@ -17,8 +17,10 @@ prepares (``prepare_threshold`` in ``config.settings``).
 import threading
 from collections.abc import Callable, Hashable
 
-from django.db import connections
+from django.core.signals import setting_changed
+from django.db import NotSupportedError, connections
 from django.db.models import QuerySet
+from django.dispatch import receiver
 
 PLACEHOLDER = "\x00placeholder\x00"
 
@@ -48,12 +50,27 @@ class CompiledQuery:
         params = list(self.params)
         for slot in self.slots:
             params[slot] = value
-        with _cursor(connections[self.using]) as cursor:
-            cursor.execute(self.sql, params)
-            fetched = [row[: self.compiler.col_count] for row in cursor.fetchall()]
+        connection = connections[self.using]
+        try:
+            fetched = self._fetch(connection, params)
+        except NotSupportedError:
+            # "cached plan must not change result type": a migration altered a
+            # column this connection's prepared statement reads. Outside a
+            # transaction, forget the prepared statements (psycopg clears its
+            # own record of them on DEALLOCATE ALL) and run it once more.
+            if connection.in_atomic_block or connection.vendor != "postgresql":
+                raise
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+            fetched = self._fetch(connection, params)
         return [
             dict(zip(self.names, row, strict=True)) for row in self.compiler.results_iter([fetched])
         ]
+
+    def _fetch(self, connection, params) -> list[tuple]:
+        with _cursor(connection) as cursor:
+            cursor.execute(self.sql, params)
+            return [row[: self.compiler.col_count] for row in cursor.fetchall()]
 
 
 def _cursor(connection):
@@ -61,7 +78,9 @@ def _cursor(connection):
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    # As connection.cursor() wraps its own, so query counts and logging see it.
+    # As connection.cursor() makes its own: health check, then wrapped, so
+    # query counts and logging see it.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(connection.connection)
@@ -79,3 +98,9 @@ def compiled(name: str, key: Hashable, build: Callable[[], QuerySet]) -> Compile
             cache.clear()
         cache[key] = CompiledQuery(build())
     return cache[key]
+
+
+@receiver(setting_changed)
+def _forget_compiled(**kwargs) -> None:
+    """SQL compiled under other settings (the CPD year's first month, say) is stale."""
+    _per_thread.__dict__.clear()

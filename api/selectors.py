@@ -389,7 +389,13 @@ def register_position_parse(text: str) -> tuple[str, str, int] | None:
         family, given, pk = json.loads(text)
     except (TypeError, ValueError):
         return None
-    if isinstance(family, str) and isinstance(given, str) and type(pk) is int:
+    # PostgreSQL refuses NUL in text, so a cursor carrying one is no position.
+    if (
+        isinstance(family, str)
+        and isinstance(given, str)
+        and type(pk) is int
+        and "\x00" not in family + given
+    ):
         return family, given, pk
     return None
 

@@ -125,9 +125,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Django turns psycopg's prepared statements off for transaction-mode
     # poolers. Only the API's hot queries (api.compiled) bind on the server and
-    # so can be prepared, from their first run; set DB_PREPARED_STATEMENTS=false
-    # behind a pooler that cannot keep prepared statements.
-    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+    # so can be prepared, from their first run, when connections persist
+    # (CONN_MAX_AGE); set DB_PREPARED_STATEMENTS=false behind a pooler that
+    # cannot keep prepared statements.
+    persistent = DATABASES["default"]["CONN_MAX_AGE"] != 0
+    if persistent and env.bool("DB_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

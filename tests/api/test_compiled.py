@@ -3,10 +3,12 @@
 import datetime as dt
 
 import pytest
+from django.test import override_settings
 
 from api import compiled as compiled_module
 from api.compiled import PLACEHOLDER, CompiledQuery, compiled
 from api.selectors import api_key_find, members_check, members_on
+from cpd.models import AnnualReturn
 from members.models import Member
 from tests.api.builders import make_active_member, make_key
 
@@ -69,3 +71,25 @@ def test_the_compiled_key_lookup_gives_the_key_and_its_employer(db):
     assert key.employer.name == new.key.employer.name
     assert key.employer.is_active is True
     assert api_key_find(raw=new.raw + "x") is None
+
+
+def test_a_single_check_follows_the_cpd_year_setting_like_a_bulk_one(clock, registrar):
+    """Compiled SQL carries the CPD years, which settings decide: a settings change
+    forgets it (found by review)."""
+    member = make_active_member(clock, registrar, joined=dt.date(2024, 6, 1))
+    clock.set(TODAY)
+    AnnualReturn.objects.create(
+        member=member,
+        year_starts_on=dt.date(2025, 1, 1),
+        year_ends_on=dt.date(2025, 12, 31),
+        due_on=dt.date(2026, 1, 30),
+        state="submitted",
+        meets_requirement=True,
+    )
+    pair = (member.membership_number, member.user.family_name)
+    members_check(pairs=[pair], on=TODAY, today=TODAY)  # compiled for (TODAY, TODAY)
+    with override_settings(CPD_YEAR_START_MONTH=1):
+        [single] = members_check(pairs=[pair], on=TODAY, today=TODAY)
+        bulk = members_check(pairs=[pair, ("9999999", "x")], on=TODAY, today=TODAY)
+    assert bulk[0].verification.cpd.standing == "accepted"
+    assert single == bulk[0]
