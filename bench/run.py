@@ -261,6 +261,11 @@ class Receiver:
         self.lock = threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # Keeps connections alive, as receivers' HTTP/1.1 servers do; the status
+            # line and headers are separate writes, which Nagle would hold back.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.send_response(204)
