@@ -28,6 +28,7 @@ long (or that answers 410) is turned off and its employer emailed.
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -39,6 +40,7 @@ import logging
 import random
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -601,6 +603,7 @@ class _Connection:
 
     def __init__(self, url: str):
         self.http: http.client.HTTPConnection | None = None
+        self.timed_out = False
         self.refusal, addresses = _address_check(url)
         if self.refusal:
             return
@@ -626,6 +629,8 @@ class _Connection:
 
         def outcome(code, text, error):
             elapsed = int((time.monotonic() - started) * 1000)
+            # PostgreSQL refuses NUL in text: one in an answer must not lose the record.
+            text, error = text.replace("\x00", ""), error.replace("\x00", "")
             return SendOutcome(code, text[:RESPONSE_EXCERPT_CHARS], error[:300], elapsed)
 
         if self.http is None:
@@ -635,16 +640,56 @@ class _Connection:
             "User-Agent": USER_AGENT,
             **signed_headers(secret=secret, msg_id=msg_id, body=body),
         }
+        reused = self.http.sock is not None
+        try:
+            response, text = self._exchange(headers, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+            # A kept-alive connection the receiver had closed (an idle limit, a
+            # proxy) fails before any answer: send again on a fresh one, once.
+            self.http.close()
+            if not reused or self.timed_out:
+                return self._failure(outcome, error)
+            try:
+                response, text = self._exchange(headers, body)
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                self.http.close()
+                return self._failure(outcome, error)
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            self.http.close()  # the next message starts on a fresh connection
+            return self._failure(outcome, error)
+        if not response.isclosed():  # a long answer: cheaper to reconnect than to read it all
+            self.http.close()
+        return outcome(response.status, text, "")
+
+    def _exchange(self, headers: dict, body: bytes):
+        """One request and its answer, within the timeout in all: the socket's own
+        timeout is per read, so a receiver trickling its answer a byte at a time
+        would otherwise hold the worker past the claim on its deliveries."""
+        self.timed_out = False
+        watchdog = threading.Timer(settings.WEBHOOK_TIMEOUT_SECONDS, self._cut)
+        watchdog.start()
         try:
             self.http.request("POST", self.path, body=body, headers=headers)
             response = self.http.getresponse()
             text = response.read(RESPONSE_EXCERPT_CHARS * 4).decode("utf-8", "replace")
-        except (OSError, ValueError, http.client.HTTPException) as error:
-            self.http.close()  # the next message starts on a fresh connection
-            return outcome(None, "", f"Could not connect: {error}")
-        if not response.isclosed():  # a long answer: cheaper to reconnect than to read it all
-            self.http.close()
-        return outcome(response.status, text, "")
+        finally:
+            watchdog.cancel()
+        if self.timed_out:
+            raise TimeoutError("cut off")
+        return response, text
+
+    def _cut(self) -> None:
+        self.timed_out = True
+        sock = self.http.sock if self.http is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _failure(self, outcome, error) -> SendOutcome:
+        if self.timed_out:
+            seconds = settings.WEBHOOK_TIMEOUT_SECONDS
+            return outcome(None, "", f"No answer within {seconds} seconds.")
+        return outcome(None, "", f"Could not connect: {error}")
 
     def close(self) -> None:
         if self.http is not None:
@@ -786,6 +831,16 @@ def _attempts_record(
     whatever the receiver answered: each delivery copies its answer from the
     attempt just logged, and its new state is one of a few values."""
     now = timezone.now()
+    if _endpoint_failures_change(endpoint, attempts):
+        # Endpoint first, then its deliveries: the order turning it off takes them
+        # in, so the two cannot deadlock.
+        locked = (
+            WebhookEndpoint.objects.select_for_update()
+            .select_related("employer")
+            .get(pk=endpoint.pk)
+        )
+    else:
+        locked = None
     jitter = random.uniform(0, 0.1)  # noqa: S311 (spreading load, not security)
     by_status: dict[str, list[int]] = {}
     by_retry_time: dict[dt.datetime, list[int]] = {}
@@ -822,7 +877,12 @@ def _attempts_record(
         for attempt in attempts
     )
     logged = DeliveryAttempt.objects.filter(delivery=OuterRef("pk")).order_by("-pk")[:1]
-    WebhookDelivery.objects.filter(pk__in=[a.delivery.pk for a in attempts]).update(
+    delivered = by_status.get(WebhookDelivery.Status.DELIVERED, [])
+    # A delivery failed meanwhile (the endpoint turned off) stays failed unless it arrived.
+    WebhookDelivery.objects.filter(
+        Q(status=WebhookDelivery.Status.PENDING) | Q(pk__in=delivered),
+        pk__in=[a.delivery.pk for a in attempts],
+    ).update(
         attempts=F("attempts") + 1,
         status=Case(*[When(pk__in=pks, then=Value(status)) for status, pks in by_status.items()]),
         next_attempt_at=Case(
@@ -845,7 +905,7 @@ def _attempts_record(
         WebhookDelivery.objects.filter(
             pk__in=[d.pk for d in unsent], status=WebhookDelivery.Status.PENDING
         ).update(next_attempt_at=now)
-    if _endpoint_failures_record(endpoint, attempts, now=now):
+    if locked is not None and _endpoint_failures_record(locked, attempts, now=now):
         return  # turned off: its pending deliveries have failed
     for retry_at in sorted(by_retry_time):
         _deliver_after_commit(endpoint.pk, run_after=retry_at)
@@ -853,26 +913,26 @@ def _attempts_record(
         _deliver_after_commit(endpoint.pk)
 
 
-def _endpoint_failures_record(
-    endpoint: WebhookEndpoint, attempts: list[_Attempt], *, now: dt.datetime
-) -> bool:
-    """Carry the endpoint's run of consecutive failures through the batch's attempts,
-    in order (a test ping's failure does not count, its success does), and turn the
-    endpoint off after a 410 or when it has failed for ``WEBHOOK_RETRY_DAYS``.
-
-    The endpoint row is locked and written only when that changes something; a
-    healthy endpoint receiving a good batch is not touched. Returns True if it
-    was turned off."""
+def _endpoint_failures_change(endpoint: WebhookEndpoint, attempts: list[_Attempt]) -> bool:
+    """Whether the batch changes the endpoint's run of failures (so its row must be
+    locked and written): a healthy endpoint receiving a good batch is not touched."""
     counted = [a for a in attempts if a.outcome.succeeded or not a.is_ping]
     if not counted:
         return False
-    if all(a.outcome.succeeded for a in counted) and not (
-        endpoint.failure_count or endpoint.failing_since
-    ):
-        return False
-    endpoint = (
-        WebhookEndpoint.objects.select_for_update().select_related("employer").get(pk=endpoint.pk)
+    return not (
+        all(a.outcome.succeeded for a in counted)
+        and not (endpoint.failure_count or endpoint.failing_since)
     )
+
+
+def _endpoint_failures_record(
+    endpoint: WebhookEndpoint, attempts: list[_Attempt], *, now: dt.datetime
+) -> bool:
+    """Carry the locked endpoint's run of consecutive failures through the batch's
+    attempts, in order (a test ping's failure does not count, its success does), and
+    turn the endpoint off after a 410 or when it has failed for
+    ``WEBHOOK_RETRY_DAYS``. Returns True if it was turned off."""
+    counted = [a for a in attempts if a.outcome.succeeded or not a.is_ping]
     failure_count, failing_since, gone = endpoint.failure_count, endpoint.failing_since, False
     for attempt in counted:
         if attempt.outcome.succeeded:
@@ -913,8 +973,12 @@ def webhook_deliveries_send_due() -> int:
     this ends."""
     attempted = 0
     for endpoint_id in webhook_endpoints_due():
-        while batch := webhook_deliveries_send(endpoint_id=endpoint_id):
-            attempted += len(batch)
+        try:
+            while batch := webhook_deliveries_send(endpoint_id=endpoint_id):
+                attempted += len(batch)
+        except Exception:
+            # One endpoint's trouble must not keep the others' messages back.
+            logger.exception("Sending webhook endpoint %s's due deliveries failed", endpoint_id)
     return attempted
 
 
